@@ -1,0 +1,84 @@
+"""A small common benchmark harness.
+
+Each measured stage runs in a fresh child process (spawn), so its peak RSS is its own and
+nothing is warm from an earlier stage except the OS page cache, which every stage gets
+equally (each file is read once before timing starts). A benchmark measures its baseline
+in the same run and prints both figures and their ratio; results go to docs/benchmarks.md
+with the command that produced them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import platform
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get("APTWATCH_SHARED_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    seconds: float
+    peak_rss_mb: float
+    items: int
+    extra: dict[str, Any]
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.seconds if self.seconds else 0.0
+
+
+def _child(fn: Callable[..., tuple[int, dict[str, Any]]], args: tuple[Any, ...], q: Any) -> None:
+    try:
+        t0 = time.perf_counter()
+        items, extra = fn(*args)
+        dt = time.perf_counter() - t0
+        rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        q.put((dt, max(rss_kb, children_kb) / 1024.0, items, extra, None))
+    except BaseException as e:  # reported by the parent
+        q.put((0.0, 0.0, 0, {}, f"{type(e).__name__}: {e}"))
+
+
+def measure(name: str, fn: Callable[..., tuple[int, dict[str, Any]]], *args: Any) -> Measure:
+    """Run fn(*args) -> (items, extra) in a fresh process; time it and take its peak RSS."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(fn, args, q))
+    p.start()
+    dt, rss, items, extra, err = q.get()
+    p.join()
+    if err:
+        raise RuntimeError(f"{name} failed: {err}")
+    return Measure(name, dt, rss, items, extra)
+
+
+def warm(path: str) -> None:
+    """Read a file once so every stage starts with the same page cache."""
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}"
+
+
+def report(title: str, rows: list[tuple[str, Measure, Measure]]) -> str:
+    """Markdown table: one row per (label, aptwatch, baseline) with rates, ratio and RSS."""
+    out = [f"### {title}", "", f"Machine: {machine()}.", "",
+           "| input | aptwatch items/s | baseline items/s | ratio | aptwatch peak RSS MB | baseline peak RSS MB |",
+           "|---|---|---|---|---|---|"]
+    for label, ours, base in rows:
+        ratio = ours.rate / base.rate if base.rate else float("nan")
+        out.append(f"| {label} | {ours.rate:,.0f} | {base.rate:,.0f} | {ratio:.2f} | {ours.peak_rss_mb:,.0f} | "
+                   f"{base.peak_rss_mb:,.0f} |")
+    return "\n".join(out)

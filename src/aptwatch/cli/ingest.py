@@ -1,0 +1,78 @@
+"""`aptwatch ingest` and `aptwatch hunt`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from aptwatch.cli.common import StoreOpt, WaitOpt, err_console
+from aptwatch.errors import InputError
+from aptwatch.ingest import IngestReport
+from aptwatch.ingest import Progress as IngestProgress
+from aptwatch.ingest import ingest as run_ingest
+from aptwatch.store import Store
+
+PathsArg = Annotated[list[Path], typer.Argument(help="Files or folders (archives are read in place).",
+                                                show_default=False)]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Parser processes (default: CPU count).", min=1)]
+
+
+class BarProgress(IngestProgress):
+    """A rich progress bar on stderr, by bytes."""
+
+    def __init__(self, console: Console) -> None:
+        self.bar = Progress(TextColumn("[bold]ingest"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                            TextColumn("{task.fields[current]}", markup=False), console=console, transient=True)
+        self.task = self.bar.add_task("ingest", total=1, current="")
+
+    def start(self, sources: int, total_bytes: int) -> None:
+        self.bar.update(self.task, total=max(total_bytes, 1))
+        self.bar.start()
+
+    def advance(self, display: str, size: int) -> None:
+        self.bar.update(self.task, advance=size, current=Path(display).name[-40:])
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def do_ingest(store: Store, paths: list[Path], workers: int | None, wait: float, command: str) -> IngestReport:
+    console = err_console()
+    progress = BarProgress(console)
+    try:
+        report = run_ingest(store, paths, workers=workers, wait=wait, progress=progress, command=command)
+    finally:
+        progress.stop()
+    rate = report.events / report.seconds if report.seconds else 0.0
+    console.print(f"ingested {report.sources} source(s), {report.events:,} events in {report.seconds:.1f}s "
+                  f"({rate:,.0f}/s); {report.skipped} already in the store; {report.warnings:,} warning(s)",
+                  markup=False)
+    if report.by_table:
+        console.print("  tables: " + ", ".join(f"{t} {n:,}" for t, n in report.by_table.most_common()), markup=False)
+    if report.unknown:
+        shown = ", ".join(report.unknown[:5]) + (" ..." if len(report.unknown) > 5 else "")
+        console.print(f"  {len(report.unknown)} file(s) in no known format, skipped: {shown}", markup=False)
+    if report.failed:
+        console.print(f"  {report.failed} source(s) failed with a parser error (an aptwatch bug; see "
+                      "`aptwatch query \"SELECT * FROM warnings WHERE reason = 'parser_error'\"`)", markup=False)
+    return report
+
+
+def check_paths(paths: list[Path]) -> None:
+    """Fail before creating or locking anything when a named path is missing."""
+    for p in paths:
+        if not p.exists():
+            raise InputError("no such file or directory", location=str(p))
+
+
+def ingest(paths: PathsArg, store: StoreOpt = None, workers: WorkersOpt = None, wait: WaitOpt = 0.0) -> None:
+    """Read log files and folders into the store. Format is sniffed from content; re-ingesting adds nothing."""
+    check_paths(paths)
+    st = Store.open(store, create=True)
+    report = do_ingest(st, paths, workers, wait, "ingest")
+    if report.failed:
+        raise typer.Exit(1)

@@ -1,0 +1,9 @@
+"""Detectors, registered here with one line each."""
+
+from __future__ import annotations
+
+from aptwatch.detect.base import Detector
+from aptwatch.registry import Registry
+
+DETECTORS: Registry[Detector] = Registry("detector", [
+])

@@ -1,0 +1,351 @@
+"""Ingest: paths -> sources -> parsed batches -> Parquet files -> committed, visible events.
+
+1. `discover` expands folders and archives (zip, tar, gzip, bzip2, xz; nested) into
+   `SourceRef`s. Paths the user named must exist and be readable (else `InputError`).
+2. Each source is hashed (SHA-256 of its decompressed content) and sniffed; content
+   already in the ledger is skipped, which makes ingest idempotent.
+3. Sources are parsed in worker processes when there is enough work for them; each writes
+   its own Parquet files and reports a `SourceCommit`.
+4. The main process commits sources to the manifest and ledger in small groups; a source is
+   visible entirely or not at all, so an ingest killed at any moment re-runs to exactly the
+   right count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aptwatch.errors import InputError, UnknownFormatError
+from aptwatch.model.records import IngestWarning, TableBatch
+from aptwatch.model.schema import arrow_schema, event_table
+from aptwatch.sources import SOURCES, detect_format
+from aptwatch.sources.base import HEAD_BYTES, IngestSettings, Layer, ReadContext, SourceRef, archive_kind
+from aptwatch.store import Store
+from aptwatch.store.lake import PartitionWriter
+from aptwatch.store.writer import SourceCommit, StoreWriter
+
+#: archives nested deeper than this are not opened (zip bombs, recursion)
+MAX_ARCHIVE_DEPTH = 4
+#: use worker processes only when there is at least this much input
+PARALLEL_MIN_BYTES = 8 << 20
+#: commit at least every this many sources / seconds
+COMMIT_SOURCES = 64
+COMMIT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A file or archive member discovery could not open."""
+
+    display: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    ref: SourceRef
+    size: int
+    sha256: str
+    format: str | None
+
+
+@dataclass
+class IngestReport:
+    ingest_id: str
+    sources: int = 0
+    skipped: int = 0
+    events: int = 0
+    warnings: int = 0
+    failed: int = 0
+    unknown: list[str] = field(default_factory=list)
+    by_format: Counter[str] = field(default_factory=Counter)
+    by_table: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+
+class Progress:
+    """Progress callbacks (no-op by default; the CLI draws a bar on stderr)."""
+
+    def start(self, sources: int, total_bytes: int) -> None: ...
+
+    def advance(self, display: str, size: int) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+
+# --------------------------------------------------------------------------------------
+# Discovery
+# --------------------------------------------------------------------------------------
+def discover(paths: Sequence[str | os.PathLike[str]]) -> Iterator[SourceRef | Unreadable]:
+    """Files and archive members under the given paths, in a stable order."""
+    for p in paths:
+        path = Path(p)
+        if not path.exists():
+            raise InputError("no such file or directory", location=str(p))
+        if path.is_dir():
+            for dirpath, dirs, names in os.walk(path):
+                dirs.sort()
+                for name in sorted(names):
+                    yield from _expand(SourceRef(os.path.join(dirpath, name)), 0)
+        else:
+            if not os.access(path, os.R_OK):
+                raise InputError("permission denied", location=str(p))
+            yield from _expand(SourceRef(str(p)), 0)
+
+
+def _head(ref: SourceRef) -> bytes:
+    with ref.open() as f:
+        return f.read(HEAD_BYTES)
+
+
+def _expand(ref: SourceRef, depth: int) -> Iterator[SourceRef | Unreadable]:
+    try:
+        head = _head(ref)
+    except (OSError, EOFError, ValueError) as e:  # surfaced as a warning by ingest
+        yield Unreadable(ref.display, f"{type(e).__name__}: {e}")
+        return
+    kind = archive_kind(head)
+    if kind is None or depth >= MAX_ARCHIVE_DEPTH:
+        yield ref
+        return
+    if kind in ("gzip", "bzip2", "xz"):
+        yield from _expand(SourceRef(ref.path, (*ref.layers, Layer(kind))), depth + 1)
+        return
+    try:
+        members = _members(ref, kind)
+    except (OSError, EOFError, ValueError) as e:
+        yield Unreadable(ref.display, f"bad {kind} archive: {type(e).__name__}: {e}")
+        return
+    for m in members:
+        yield from _expand(SourceRef(ref.path, (*ref.layers, Layer(kind, m))), depth + 1)
+
+
+def _members(ref: SourceRef, kind: str) -> list[str]:
+    import tarfile
+    import zipfile
+
+    with ref.open() as f:
+        if kind == "zip":
+            with zipfile.ZipFile(f) as zf:
+                return sorted(i.filename for i in zf.infolist() if not i.is_dir())
+        with tarfile.open(fileobj=f, mode="r:") as tf:
+            return sorted(m.name for m in tf.getmembers() if m.isfile())
+
+
+def fingerprint(ref: SourceRef) -> tuple[str, int, bytes]:
+    """SHA-256, size and head of the decompressed content."""
+    h = hashlib.sha256()
+    size = 0
+    head = b""
+    with ref.open() as f:
+        while block := f.read(1 << 20):
+            if len(head) < HEAD_BYTES:
+                head += block[: HEAD_BYTES - len(head)]
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size, head
+
+
+# --------------------------------------------------------------------------------------
+# Reading one source (runs in a worker process or inline)
+# --------------------------------------------------------------------------------------
+def conform(batch: TableBatch, *, sha16: str, display: str, ingest_id: str, fmt: str) -> pa.Table:
+    """Fill ingest-owned columns and cast a parser batch to its table's full schema."""
+    schema = arrow_schema(event_table(batch.table))
+    data = batch.data
+    n = data.num_rows
+    record = pc.cast(data.column("record"), pa.int64())
+    owned = {
+        "event_id": pc.binary_join_element_wise(sha16, pc.cast(record, pa.string()), "-"),
+        "source": pa.repeat(pa.scalar(display, pa.string()), n),
+        "ingest_id": pa.repeat(pa.scalar(ingest_id, pa.string()), n),
+        "table_name": pa.repeat(pa.scalar(batch.table, pa.string()), n),
+        "format": pa.repeat(pa.scalar(fmt, pa.string()), n),
+        "record": record,
+    }
+    cols = []
+    for f in schema:
+        if f.name in owned:
+            cols.append(owned[f.name])
+        elif f.name in data.column_names:
+            col = data.column(f.name)
+            cols.append(col if col.type == f.type else pc.cast(col, f.type))
+        else:
+            cols.append(pa.nulls(n, f.type))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def read_source(cand: Candidate, ingest_id: str, root: str, settings: IngestSettings) -> SourceCommit:
+    """Parse one source into lake files (not yet visible). Never raises on bad input."""
+    assert cand.format is not None
+    source = SOURCES[cand.format]
+    ctx = ReadContext(cand.ref, cand.sha256, cand.size, settings)
+    writer = PartitionWriter(Path(root), f"{ingest_id}-{cand.sha256[:16]}")
+    events = 0
+    kept: list[tuple[int | None, str, str]] = []
+    per_reason: Counter[str] = Counter()
+    lo = hi = None
+    sha16 = cand.sha256[:16]
+    try:
+        for item in source.read(ctx):
+            if isinstance(item, IngestWarning):
+                per_reason[item.reason] += 1
+                if per_reason[item.reason] <= settings.max_warnings_per_reason:
+                    kept.append((item.position, item.reason, item.detail))
+                continue
+            table = conform(item, sha16=sha16, display=cand.ref.display, ingest_id=ingest_id, fmt=source.name)
+            writer.write(item.table, table)
+            events += table.num_rows
+            mm = pc.min_max(table.column("time")).as_py()
+            if mm["min"] is not None:
+                lo = mm["min"] if lo is None else min(lo, mm["min"])
+                hi = mm["max"] if hi is None else max(hi, mm["max"])
+        files = writer.close()
+    except Exception as e:  # a parser bug: this source fails, the run goes on and reports it
+        writer.abort()
+        return SourceCommit(cand.sha256, cand.ref.display, cand.size, source.name, (), -1,
+                            ((None, "parser_error", f"{type(e).__name__}: {e}"),), 1, None, None)
+    finally:
+        ctx.cleanup()
+    for reason, count in per_reason.items():
+        if count > settings.max_warnings_per_reason:
+            kept.append((None, reason, f"{count - settings.max_warnings_per_reason} more '{reason}' warnings "
+                                       "not stored (counted)"))
+    return SourceCommit(cand.sha256, cand.ref.display, cand.size, source.name, tuple(files), events, tuple(kept),
+                        sum(per_reason.values()), lo, hi)
+
+
+# --------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------
+def new_ingest_id() -> str:
+    return datetime.now(UTC).strftime("i%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def ingest(
+    store: Store,
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    settings: IngestSettings | None = None,
+    workers: int | None = None,
+    wait: float = 0.0,
+    progress: Progress | None = None,
+    command: str = "ingest",
+) -> IngestReport:
+    """Ingest files and folders into the store. Idempotent; safe to kill at any moment."""
+    settings = settings or IngestSettings()
+    progress = progress or Progress()
+    t0 = time.monotonic()
+    refs = list(discover(paths))  # raises InputError for missing paths before anything is written
+    named = {str(p) for p in paths if not Path(p).is_dir()}
+    ingest_id = new_ingest_id()
+    report = IngestReport(ingest_id)
+    with store.writer(command, wait=wait) as w:
+        w.begin_ingest(ingest_id, command)
+        cands, problems = _classify(refs, named)
+        todo: list[Candidate] = []
+        seen: set[str] = set()
+        known = w.known_sources(c.sha256 for c in cands)
+        for c in cands:
+            if c.sha256 in known or c.sha256 in seen:
+                report.skipped += 1
+            else:
+                seen.add(c.sha256)
+                todo.append(c)
+        report.unknown = [src for src, _pos, reason, _d in problems if reason == "unknown_format"]
+        w.record_warnings(ingest_id, problems)
+        report.warnings += len(problems)
+        progress.start(len(todo), sum(c.size for c in todo))
+        _run(w, todo, ingest_id, str(store.root), settings, workers, progress, report)
+        w.finish_ingest(ingest_id, report.skipped)
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+Problem = tuple[str, int | None, str, str]  # (source, position, reason, detail)
+
+
+def _classify(refs: Sequence[SourceRef | Unreadable], named: set[str]) -> tuple[list[Candidate], list[Problem]]:
+    cands: list[Candidate] = []
+    problems: list[Problem] = []
+    for ref in refs:
+        if isinstance(ref, Unreadable):
+            problems.append((ref.display, None, "unreadable", ref.detail))
+            continue
+        try:
+            sha, size, head = fingerprint(ref)
+        except (OSError, EOFError, ValueError) as e:
+            problems.append((ref.display, None, "unreadable", f"{type(e).__name__}: {e}"))
+            continue
+        if size == 0:
+            problems.append((ref.display, None, "empty", "empty file"))
+            continue
+        source = detect_format(head, ref.name)
+        if source is None:
+            if ref.path in named and not ref.layers:
+                raise UnknownFormatError("unknown log format (see `aptwatch formats` for what aptwatch reads)",
+                                         location=ref.display)
+            problems.append((ref.display, None, "unknown_format", "no source recognises this content"))
+            continue
+        cands.append(Candidate(ref, size, sha, source.name))
+    return cands, problems
+
+
+def _run(w: StoreWriter, todo: list[Candidate], ingest_id: str, root: str, settings: IngestSettings,
+         workers: int | None, progress: Progress, report: IngestReport) -> None:
+    pending: list[SourceCommit] = []
+    last = time.monotonic()
+
+    def take(commit: SourceCommit, cand: Candidate) -> None:
+        nonlocal last
+        progress.advance(cand.ref.display, cand.size)
+        if commit.events < 0:
+            report.failed += 1
+            w.record_warnings(ingest_id, [(commit.path, None, r, d) for _p, r, d in commit.warnings])
+            report.warnings += 1
+            return
+        pending.append(commit)
+        report.sources += 1
+        report.events += commit.events
+        report.warnings += commit.warning_count
+        report.by_format[commit.format] += commit.events
+        for f in commit.files:
+            report.by_table[f.table_name] += f.rows
+        if len(pending) >= COMMIT_SOURCES or time.monotonic() - last > COMMIT_SECONDS:
+            w.commit_sources(ingest_id, pending)
+            pending.clear()
+            last = time.monotonic()
+
+    total = sum(c.size for c in todo)
+    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    if n_workers <= 1 or len(todo) <= 1 or total < PARALLEL_MIN_BYTES:
+        for cand in todo:
+            take(read_source(cand, ingest_id, root, settings), cand)
+    else:
+        # spawn, not fork: children must not inherit the store lock's file descriptor.
+        with ProcessPoolExecutor(max_workers=min(n_workers, len(todo)), mp_context=get_context("spawn")) as pool:
+            queue = sorted(todo, key=lambda c: -c.size)
+            running: dict[Future[SourceCommit], Candidate] = {}
+            while queue or running:
+                while queue and len(running) < 2 * n_workers:
+                    cand = queue.pop(0)
+                    running[pool.submit(read_source, cand, ingest_id, root, settings)] = cand
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    take(fut.result(), running.pop(fut))
+    if pending:
+        w.commit_sources(ingest_id, pending)
+

@@ -1,0 +1,215 @@
+"""The lake: event tables as day-partitioned Parquet files, plus the manifest that makes them visible.
+
+Layout: `<store>/lake/<table>/day=YYYY-MM-DD/<ingest>-<source>-<n>.parquet`. Files are
+written first and *then* listed in the manifest (`files` in the state database) in one
+transaction. Readers only read listed files, so a write killed halfway leaves files nobody
+sees; the next writer deletes them (`recover`). This is why the lake needs no rename dance
+and why SIGKILL at any moment is safe. Spark reads the same files (the manifest gives the
+list); see docs/architecture.md for the choice of a lake over native DuckDB tables.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from aptwatch.concurrency import SerialWorker
+from aptwatch.model.schema import arrow_schema, event_table
+
+ROW_GROUP_ROWS = 128_000
+FILE_ROWS = 2_000_000
+COMPRESSION = "zstd"
+#: retired files stay readable this long for readers that planned with an older manifest
+RETIRE_GRACE_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One Parquet file of the lake, as the manifest records it."""
+
+    path: str  # relative to the store root
+    table_name: str
+    day: str
+    rows: int
+    bytes: int
+    min_time: datetime | None
+    max_time: datetime | None
+
+
+_US_PER_DAY = 86_400_000_000
+_NO_DAY = -(1 << 40)
+
+
+def day_numbers(times: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Days since 1970-01-01 (UTC) per timestamp, NULL stays NULL. Integer maths: strftime per row is slow."""
+    micros = pc.cast(pc.cast(times, pa.timestamp("us", tz="UTC")), pa.int64())
+    return pc.divide(pc.subtract(micros, pc.if_else(pc.less(micros, 0), _US_PER_DAY - 1, 0)), _US_PER_DAY)
+
+
+def day_label(day_number: int | None) -> str:
+    if day_number is None:
+        return "unknown"
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day_number)).strftime("%Y-%m-%d")
+
+
+def _dictionary_columns(table: str) -> list[str]:
+    """Dictionary-encode everything but the per-event unique text (trying costs time and gives nothing)."""
+    return [c for c in event_table(table).column_names if c not in ("event_id", "raw", "data", "record")]
+
+
+def _statistics_columns(table: str) -> list[str]:
+    """Min/max statistics where they prune (time, hosts, codes), not on raw text."""
+    return [c for c in event_table(table).column_names if c not in ("raw", "data")]
+
+
+class PartitionWriter:
+    """Streams conformed batches of one source into per-(table, day) Parquet files.
+
+    Batches are buffered per partition and written as row groups of ~ROW_GROUP_ROWS rows;
+    a file rolls over at FILE_ROWS. `close()` returns the entries to commit.
+    """
+
+    def __init__(self, root: Path, stem: str) -> None:
+        self.root = root
+        self.stem = stem
+        self._writers: dict[tuple[str, str], pq.ParquetWriter] = {}
+        self._paths: dict[tuple[str, str], str] = {}
+        self._buffers: dict[tuple[str, str], list[pa.Table]] = {}
+        self._buffered: dict[tuple[str, str], int] = {}
+        self._rows: dict[tuple[str, str], int] = {}
+        self._minmax: dict[tuple[str, str], tuple[datetime | None, datetime | None]] = {}
+        self._seq = 0
+        self._done: list[FileEntry] = []
+        # compression runs in a background thread while the parser works on the next batch
+        self._io = SerialWorker()
+
+    def write(self, table: str, data: pa.Table) -> None:
+        if not data.num_rows:
+            return
+        days = day_numbers(data.column("time"))
+        uniq = pc.unique(days).to_pylist()
+        if len(uniq) == 1:
+            self._buffer((table, day_label(uniq[0])), data)
+            return
+        # Several days: zero-copy slices of day runs; logs are mostly in time order, so sort
+        # (one copy) only when they are not (a filter per day would copy once per day).
+        keys = pc.fill_null(days, _NO_DAY).to_numpy(zero_copy_only=False)
+        if np.all(keys[1:] >= keys[:-1]):
+            ordered, sorted_keys = data, keys
+        else:
+            order = np.argsort(keys, kind="stable")
+            ordered = data.take(pa.array(order))
+            sorted_keys = keys[order]
+        starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+        ends = np.r_[starts[1:], len(sorted_keys)]
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            k = int(sorted_keys[a])
+            self._buffer((table, day_label(None if k == _NO_DAY else k)), ordered.slice(a, b - a))
+
+    def _buffer(self, key: tuple[str, str], data: pa.Table) -> None:
+        self._buffers.setdefault(key, []).append(data)
+        self._buffered[key] = self._buffered.get(key, 0) + data.num_rows
+        if self._buffered[key] >= ROW_GROUP_ROWS:
+            self._flush(key)
+
+    def _flush(self, key: tuple[str, str]) -> None:
+        parts = self._buffers.pop(key, [])
+        self._buffered.pop(key, None)
+        if not parts:
+            return
+        data = pa.concat_tables(parts)
+        writer = self._writers.get(key)
+        if writer is None:
+            table, day = key
+            self._seq += 1
+            rel = f"lake/{table}/day={day}/{self.stem}-{self._seq:04d}.parquet"
+            (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
+            writer = pq.ParquetWriter(self.root / rel, arrow_schema(event_table(table)), compression=COMPRESSION,
+                                      use_dictionary=_dictionary_columns(table),
+                                      write_statistics=_statistics_columns(table))
+            self._writers[key] = writer
+            self._paths[key] = rel
+            self._rows[key] = 0
+            self._minmax[key] = (None, None)
+        self._io.submit(functools.partial(writer.write_table, data, row_group_size=ROW_GROUP_ROWS))
+        self._rows[key] += data.num_rows
+        lo, hi = self._minmax[key]
+        mm = pc.min_max(data.column("time")).as_py()
+        if mm["min"] is not None:
+            lo = mm["min"] if lo is None else min(lo, mm["min"])
+            hi = mm["max"] if hi is None else max(hi, mm["max"])
+        self._minmax[key] = (lo, hi)
+        if self._rows[key] >= FILE_ROWS:
+            self._close(key)
+
+    def _close(self, key: tuple[str, str]) -> None:
+        writer = self._writers.pop(key)
+        self._io.submit(writer.close)
+        rel = self._paths.pop(key)
+        lo, hi = self._minmax.pop(key)
+        self._done.append(FileEntry(rel, key[0], key[1], self._rows.pop(key), -1, lo, hi))
+
+    def close(self) -> list[FileEntry]:
+        for key in list(self._buffers):
+            self._flush(key)
+        for key in list(self._writers):
+            self._close(key)
+        self._io.join()
+        done = [FileEntry(e.path, e.table_name, e.day, e.rows, (self.root / e.path).stat().st_size, e.min_time,
+                          e.max_time) for e in self._done]
+        self._done = []
+        return done
+
+    def abort(self) -> None:
+        """Close and delete everything written (the source failed)."""
+        for key in list(self._writers):
+            w = self._writers.pop(key)
+            self._io.submit(w.close)
+        try:
+            self._io.join()
+        finally:
+            for rel in list(self._paths.values()) + [e.path for e in self._done]:
+                (self.root / rel).unlink(missing_ok=True)
+            self._paths.clear()
+            self._done.clear()
+
+
+def insert_file_entries(con: duckdb.DuckDBPyConnection, entries: Iterable[FileEntry], ingest_id: str) -> None:
+    now = datetime.now(UTC)
+    rows = [(e.path, e.table_name, e.day, e.rows, e.bytes, e.min_time, e.max_time, ingest_id, "active", now)
+            for e in entries]
+    if rows:
+        con.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def recover(root: Path, con: duckdb.DuckDBPyConnection, grace: float = RETIRE_GRACE_SECONDS) -> dict[str, int]:
+    """Delete unlisted files (unfinished writes) and retired files past their grace period."""
+    listed = {p for (p,) in con.execute("SELECT path FROM files").fetchall()}
+    removed = 0
+    lake = root / "lake"
+    if lake.exists():
+        for dirpath, _dirs, names in os.walk(lake):
+            for name in names:
+                rel = os.path.relpath(os.path.join(dirpath, name), root)
+                if rel not in listed:
+                    os.unlink(os.path.join(dirpath, name))
+                    removed += 1
+    cutoff = datetime.fromtimestamp(time.time() - grace, UTC)
+    old = [p for (p,) in con.execute(
+        "SELECT path FROM files WHERE status = 'retired' AND changed_at < ?", [cutoff]).fetchall()]
+    for rel in old:
+        (root / rel).unlink(missing_ok=True)
+    if old:
+        con.execute("DELETE FROM files WHERE status = 'retired' AND changed_at < ?", [cutoff])
+    return {"unlisted_removed": removed, "retired_removed": len(old)}

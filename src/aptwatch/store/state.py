@@ -1,0 +1,79 @@
+"""The state database: small, mutable tables (manifest, ledger, warnings, findings, campaigns).
+
+A DuckDB file, `<store>/state.duckdb`. DuckDB lets one process open a file for writing and
+refuses every other process meanwhile, so nobody keeps it open long: writers open it for
+a commit and close it; readers open it read-only for one command. A connection attempt that
+meets another process's lock retries with back-off for `wait` seconds, then raises
+`StoreBusyError`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from aptwatch.errors import StoreBusyError, StoreError
+from aptwatch.model.schema import SCHEMA_VERSION, STATE_TABLES, duckdb_ddl
+
+DEFAULT_WAIT = 60.0
+
+
+def is_lock_conflict(err: BaseException) -> bool:
+    text = str(err).lower()
+    return "lock" in text and ("conflict" in text or "could not set" in text)
+
+
+def open_duckdb(path: Path, *, read_only: bool, wait: float = DEFAULT_WAIT) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect with retry on another process's lock."""
+    deadline = time.monotonic() + wait
+    delay = 0.02
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            con.execute("SET TimeZone='UTC'")
+            return con
+        except duckdb.IOException as e:
+            if not is_lock_conflict(e):
+                raise StoreError(f"cannot open state database: {e}", location=str(path)) from None
+            if time.monotonic() >= deadline:
+                raise StoreBusyError("store is busy: another aptwatch process has its state database open; "
+                                     "try again when it finishes", location=str(path.parent)) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
+class StateDB:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def connect(self, *, read_only: bool = True, wait: float = DEFAULT_WAIT) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = open_duckdb(self.path, read_only=read_only, wait=wait)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def init(self) -> None:
+        """Create missing tables and add missing columns (stores made by older versions)."""
+        with self.connect(read_only=False) as con:
+            existing = {
+                (t, c) for t, c in con.execute(
+                    "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'"
+                ).fetchall()
+            }
+            tables = {t for t, _ in existing}
+            con.execute("BEGIN")
+            for table in STATE_TABLES:
+                if table.name not in tables:
+                    con.execute(duckdb_ddl(table))
+                    continue
+                for col in table.columns:
+                    if (table.name, col.name) not in existing:
+                        con.execute(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {col.duckdb_type}')
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            con.execute("COMMIT")
