@@ -10,6 +10,7 @@ import typer
 
 from aptwatch.cli.common import StoreOpt, WaitOpt, err_console, open_store
 from aptwatch.cli.ingest import PathsArg, WorkersOpt, check_paths, do_ingest
+from aptwatch.correlate import CorrelateReport, correlate
 from aptwatch.detect.base import DetectSettings
 from aptwatch.detect.runner import DetectReport, run_detectors
 from aptwatch.errors import InputError
@@ -58,6 +59,15 @@ def report_detect(report: DetectReport) -> None:
         console.print(f"  detector {name} failed (an aptwatch bug): {why.splitlines()[0]}", markup=False)
 
 
+def report_correlate(r: CorrelateReport) -> None:
+    console = err_console()
+    console.print(f"correlate: {r.findings:,} new finding(s): {r.members:,} in campaigns, {r.routine:,} routine, "
+                  f"{r.suppressed:,} suppressed; {r.published:,} campaign(s) updated, {r.merges:,} merge(s), "
+                  f"{len(r.detected)} newly detected in {r.seconds:.1f}s", markup=False)
+    for cid, t in r.detected:
+        console.print(f"  detected {cid} at {t.isoformat().replace('+00:00', 'Z')} (event time)", markup=False)
+
+
 def detect(store: StoreOpt = None, rules: RulesOpt = None, iocs: IocsOpt = None, since: SinceOpt = None,
            until: UntilOpt = None, min_severity: MinSevOpt = "low", wait: WaitOpt = 0.0) -> None:
     """Run detectors (Sigma rules, IOCs, behavioural analytics) over stored events."""
@@ -77,5 +87,6 @@ def hunt(paths: PathsArg, store: StoreOpt = None, rules: RulesOpt = None, iocs: 
     ingested = do_ingest(st, paths, workers, wait, "hunt")
     report = run_detectors(st, settings, wait=wait)
     report_detect(report)
+    report_correlate(correlate(st, wait=wait))
     if ingested.failed or report.failed:
         raise typer.Exit(1)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import typer
 
 from aptwatch import __version__
+from aptwatch.cli import correlate as correlate_cmds
 from aptwatch.cli import detect as detect_cmds
 from aptwatch.cli import ingest as ingest_cmds
 from aptwatch.cli import query as query_cmds
@@ -61,6 +62,11 @@ command("campaigns", results_cmds.campaigns)
 command("query", query_cmds.query)
 command("status", query_cmds.status)
 command("formats", query_cmds.formats)
+command("correlate", correlate_cmds.correlate)
+command("replay", correlate_cmds.replay)
+command("suppress", correlate_cmds.suppress)
+command("suppressions", correlate_cmds.suppressions)
+command("unsuppress", correlate_cmds.unsuppress)
 
 
 def _version(value: bool) -> None:

@@ -628,6 +628,77 @@ STATE_TABLES: tuple[Table, ...] = (
         _c("created_at", "TIMESTAMP", "When."),
         _c("expires_at", "TIMESTAMP", "Expiry (NULL = never)."),
     ), "state", primary_key=("id",)),
+    # -- correlation state (issue 6; see docs/campaigns.md) ------------------------------------------
+    Table("campaign_members", "Correlation's decision for every finding it has processed: the campaign it joined "
+          "(or why none), the link that brought it in, and its evidence weight. A finding absent from this table "
+          "has not been correlated yet.", (
+        _c("finding_id", "VARCHAR", "Finding."),
+        _c("campaign_id", "VARCHAR", "Campaign (cluster) id; NULL when the finding joined none."),
+        _c("disposition", "VARCHAR", "member | routine (its rule is routine on its host and no shared artifact "
+           "linked it) | suppressed (analyst feedback)."),
+        _c("time", "TIMESTAMP", "Finding's first event time."),
+        _c("time_last", "TIMESTAMP", "Finding's last event time."),
+        _c("host", "VARCHAR", "Primary host key of the finding."),
+        _c("rule_id", "VARCHAR", "Detector rule id."),
+        _c("detector", "VARCHAR", "Detector."),
+        _c("severity", "VARCHAR", "Severity."),
+        _c("stage", "VARCHAR", "Kill-chain stage the detector gave (NULL: no tactic)."),
+        _c("tactics", "VARCHAR[]", "ATT&CK tactic ids."),
+        _c("weight", "DOUBLE", "Evidence weight (severity x rule novelty) used in the campaign score."),
+        _c("link", "VARCHAR", "Strongest link that made it join: seed | host_time | entity | process | session | "
+           "edge | credential_use."),
+        _c("via", "VARCHAR", "Finding it was linked to (NULL for a seed)."),
+        _c("link_weight", "DOUBLE", "Combined link weight (noisy-OR of all links to its campaign)."),
+        _c("why", "JSON", "All links that joined it: [{link, via, entity, weight, detail}]."),
+        _c("suppressed", "BOOLEAN", "Marked benign: kept as a member, contributes nothing to the score."),
+        _c("run_id", "VARCHAR", "Correlation run that processed it."),
+        _c("processed_at", "TIMESTAMP", "When."),
+    ), "state", primary_key=("finding_id",)),
+    Table("corr_entity_index", "Linkable keys of campaign members (normalised entities, process and logon-session "
+          "instances, touched hosts), for joins with newly arriving findings.", (
+        _c("finding_id", "VARCHAR", "Member finding."),
+        _c("kind", "VARCHAR", "ip | domain | url | hash | user | process | file | service | proc | session | "
+           "... (docs/campaigns.md)."),
+        _c("value", "VARCHAR", "Normalised value."),
+        _c("host", "VARCHAR", "Host key of the finding."),
+        _c("time", "TIMESTAMP", "Finding time."),
+        _c("weight", "DOUBLE", "Link weight of a 'touch' row (an edge to the host in `value`); NULL otherwise."),
+    ), "state"),
+    Table("corr_entities", "Prevalence of every entity value seen in findings: on how many hosts it appears. "
+          "Rarity = min(1, 2 / hosts) weights the links it makes.", (
+        _c("kind", "VARCHAR", "Entity kind."),
+        _c("value", "VARCHAR", "Normalised value."),
+        _c("n_hosts", "BIGINT", "Distinct hosts whose findings carry it (exact up to 64, a lower bound beyond)."),
+        _c("hosts", "VARCHAR[]", "Those hosts (the first 64)."),
+        _c("findings", "BIGINT", "Findings carrying it."),
+        _c("first_seen", "TIMESTAMP", "First finding time."),
+        _c("last_seen", "TIMESTAMP", "Last finding time."),
+    ), "state", primary_key=("kind", "value")),
+    Table("corr_rule_hosts", "How often each rule fires on each host, in distinct hours: a rule seen in enough "
+          "earlier hours on a host is routine there.", (
+        _c("rule_id", "VARCHAR", "Detector and rule id ('detector:rule_id')."),
+        _c("host", "VARCHAR", "Host key."),
+        _c("findings", "BIGINT", "Findings."),
+        _c("buckets", "VARCHAR[]", "The earliest distinct hours (YYYY-MM-DDTHH) it fired in, at most the routine "
+           "count."),
+        _c("routine_from", "TIMESTAMP", "Start of the hour after which it is routine on this host (NULL: not yet)."),
+        _c("first_seen", "TIMESTAMP", "First finding time."),
+        _c("last_seen", "TIMESTAMP", "Last finding time."),
+    ), "state", primary_key=("rule_id", "host")),
+    Table("corr_hosts", "Per host: how long correlation has watched it and how many unrelated episodes (campaign "
+          "seeds) started there; their rate weighs proximity links on the host.", (
+        _c("host", "VARCHAR", "Host key."),
+        _c("first_seen", "TIMESTAMP", "First finding time."),
+        _c("last_seen", "TIMESTAMP", "Last finding time."),
+        _c("findings", "BIGINT", "Findings seen."),
+        _c("seeds", "BIGINT", "Findings that started a campaign of their own (joined nothing)."),
+    ), "state", primary_key=("host",)),
+    Table("campaign_aliases", "Campaign ids absorbed by merges, and the campaign that absorbed them.", (
+        _c("alias", "VARCHAR", "Absorbed campaign id."),
+        _c("campaign_id", "VARCHAR", "Surviving campaign id."),
+        _c("merged_at", "TIMESTAMP", "When."),
+        _c("run_id", "VARCHAR", "Correlation run."),
+    ), "state", primary_key=("alias",)),
     Table("meta", "Store metadata (schema version, creation time).", (
         _c("key", "VARCHAR", "Key."),
         _c("value", "VARCHAR", "Value."),
