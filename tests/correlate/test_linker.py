@@ -118,3 +118,11 @@ def test_same_input_in_any_order_gives_the_same_campaigns(seed: int) -> None:
     a = campaigns(items)
     rnd.shuffle(items)
     assert campaigns(items) == a
+
+
+def test_grouped_findings_are_spans() -> None:
+    # an import finding grouping an hour of alerts (03:00-03:55) and a finding 20 min after its last alert
+    c = campaigns([item("group", 3 * H, ["web1"], time_last=3 * H + 55 * 60), item("next", 4 * H + 15 * 60, ["web1"]),
+                   item("inside", 3 * H + 30 * 60, ["web2"]), item("span2", 3 * H, ["web2"], time_last=4 * H)])
+    assert c["group"] == c["next"]  # 20 min from the span's end, not 75 from its start
+    assert c["inside"] == c["span2"]  # a finding inside another's span is 0 s away

@@ -37,12 +37,11 @@ def _utc(t: datetime | None) -> datetime | None:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-def member_rows(con: duckdb.DuckDBPyConnection, cid: str) -> list[MemberRow]:
-    out = []
-    for fid, t, host, rule, stage, tactics, w, sup in cs.member_rows(con, cid):
-        out.append(MemberRow(fid, (_utc(t) or datetime.min.replace(tzinfo=UTC)).timestamp(), host, rule, stage,
-                             tuple(tactics or ()), float(w or 0.0), bool(sup)))
-    return out
+def member_rows(con: duckdb.DuckDBPyConnection, cids: Sequence[str]) -> dict[str, list[MemberRow]]:
+    return {cid: [MemberRow(fid, (_utc(t) or datetime.min.replace(tzinfo=UTC)).timestamp(), host, rule, stage,
+                            tuple(tactics or ()), float(w or 0.0), bool(sup))
+                  for fid, t, host, rule, stage, tactics, w, sup in rows]
+            for cid, rows in cs.member_rows(con, cids).items()}
 
 
 def stage_summaries(aggs: Sequence[cs.StageAgg], first_seen: datetime | None) -> list[dict[str, Any]]:
@@ -89,9 +88,8 @@ def publish(con: duckdb.DuckDBPyConnection, campaign_ids: Sequence[str], setting
     rows: dict[str, list[Any]] = {f.name: [] for f in cs.CAMPAIGN_SCHEMA}
     drop: list[str] = []
     now = datetime.now(UTC)
+    scored = []
     for a in cs.summarize(con, campaign_ids):
-        if a.members < 2:
-            continue
         rules: dict[str, dict[str, float]] = {}
         for sa in a.stages:
             rules.setdefault(sa.stage, {})[sa.rule] = max(rules.get(sa.stage, {}).get(sa.rule, 0.0), sa.weight)
@@ -100,9 +98,13 @@ def publish(con: duckdb.DuckDBPyConnection, campaign_ids: Sequence[str], setting
         if a.id in carried:
             c = _utc(carried[a.id])
             detected_at = c if detected_at is None or (c and c < detected_at) else detected_at
+        scored.append((a, sc, detected_at))
+    # when did the newly detected cross? one query for all of them
+    crossing_members = member_rows(con, [a.id for a, sc, det in scored if det is None and sc.detected(settings)])
+    for a, sc, detected_at in scored:
         detected_by = a.previous.get("detected_by")
-        if detected_at is None and sc.detected(settings):
-            m = crossing(member_rows(con, a.id), settings)
+        if a.id in crossing_members:
+            m = crossing(crossing_members[a.id], settings)
             if m is not None:
                 detected_at = datetime.fromtimestamp(m.time, UTC)
                 detected_by = m.finding

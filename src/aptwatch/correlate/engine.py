@@ -43,7 +43,7 @@ from aptwatch.detect.runner import new_run_id
 from aptwatch.model.finding import entities_from_json
 from aptwatch.store import Store
 from aptwatch.store import correlation as cs
-from aptwatch.store.base import Session
+from aptwatch.store.base import Capability, Session
 
 #: a host whose findings name more internal addresses than this is a hub (DC, scanner)
 HUB_PEERS = 8
@@ -62,12 +62,20 @@ class CorrelateReport:
     detected: list[tuple[str, datetime]] = field(default_factory=list)
     chunks: int = 0
     seconds: float = 0.0
+    #: seconds per phase (read, enrich, stats, neighbourhood, link, write, publish)
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def lap(self, phase: str, since: float) -> float:
+        now = _time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - since
+        return now
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "findings": self.findings, "members": self.members, "routine": self.routine,
                 "suppressed": self.suppressed, "new_campaigns": self.new_campaigns, "merges": self.merges,
                 "published": self.published, "newly_detected": [[c, t.isoformat()] for c, t in self.detected],
-                "chunks": self.chunks, "seconds": round(self.seconds, 3)}
+                "chunks": self.chunks, "seconds": round(self.seconds, 3),
+                "phases": {k: round(v, 3) for k, v in self.phases.items()}}
 
 
 @dataclass
@@ -101,17 +109,19 @@ def correlate(store: Store, settings: CorrelateSettings | None = None, *, wait: 
     report = CorrelateReport(new_run_id("correlate"))
     with store.writer("correlate", wait=wait) as writer:
         if rebuild:
-            with store.state.connect(read_only=False) as con:
+            with cs.connect(store, read_only=False) as con:
                 con.execute("BEGIN")
                 cs.clear(con)
                 con.execute("COMMIT")
-        with store.state.connect(read_only=True) as con:
+        with cs.connect(store, read_only=True) as con:
             total = cs.pending_count(con)
         # the lake cannot change while we hold the writer lock: one session serves every chunk
         session = store.session() if total else None
+        if session is not None and Capability.DUCKDB_SQL in session.capabilities:
+            session.sql("SET enable_progress_bar = false")
         try:
             while True:
-                with store.state.connect(read_only=True) as con:
+                with cs.connect(store, read_only=True) as con:
                     chunk = cs.pending_findings(con, s.chunk_size)
                     supp = cs.suppressions(con, active_at=datetime.now(UTC))
                 if chunk.num_rows == 0 or session is None:
@@ -161,8 +171,11 @@ def _enrich(session: Session, rows: list[_Row], s: CorrelateSettings) -> Enrichm
 
 def _chunk(store: Store, session: Session, chunk: pa.Table, supp: list[cs.Suppression], s: CorrelateSettings,
            report: CorrelateReport) -> None:
+    t = _time.perf_counter()
     rows = _rows(chunk)
+    t = report.lap("read", t)
     enr = _enrich(session, rows, s)
+    t = report.lap("enrich", t)
     for r in rows:
         extra = enr.extra.get(r.id)
         if extra:
@@ -175,7 +188,7 @@ def _chunk(store: Store, session: Session, chunk: pa.Table, supp: list[cs.Suppre
         r.hosts = hosts
     finding_supp = {x.target for x in supp if x.scope == "finding"}
     rule_supp = [x for x in supp if x.scope == "rule"]
-    with store.state.connect(read_only=False) as con:
+    with cs.connect(store, read_only=False) as con:
         con.execute("BEGIN")
         rule_tab = pa.table({
             "finding_id": [r.id for r in rows], "rule": [r.rule for r in rows],
@@ -215,11 +228,15 @@ def _chunk(store: Store, session: Session, chunk: pa.Table, supp: list[cs.Suppre
                            schema=pa.schema([("finding_id", pa.string()), ("kind", pa.string()),
                                              ("value", pa.string()), ("host", pa.string()), ("time", cs.TS)]))
         prevalence = cs.update_entity_stats(con, key_tab, s.entity_host_cap)
+        t = report.lap("stats", t)
+
+        known = cs.known_hosts(con)
+        k_full = max(s.rarity_hosts, s.rarity_share * known)
 
         def rarity(kind: str, value: str) -> float:
             n = prevalence.get((kind, value), 1)
-            w = min(1.0, s.rarity_hosts / max(1, n))
-            return 0.0 if n > s.entity_host_cap or w < s.min_link_weight else w
+            w = min(1.0, k_full / max(1, n))
+            return 0.0 if w < s.min_link_weight else w
 
         items: list[Item] = []
         by_id: dict[str, _Row] = {}
@@ -239,26 +256,31 @@ def _chunk(store: Store, session: Session, chunk: pa.Table, supp: list[cs.Suppre
                     edges.append(Edge(a, target, w))
             suppressed = r.id in finding_supp or any(_rule_match(x, r) for x in rule_supp)
             items.append(Item(r.id, r.time.timestamp(), r.hosts, r.keys.keys, rar, edges, routine, suppressed,
-                              "TA0006" in r.tactics))
+                              "TA0006" in r.tactics, r.time_last.timestamp()))
         want_keys = [(k.kind, k.value) for it in items for k in it.keys
                      if k.scope == INSTANCE or it.rarity.get(k, 0.0) > 0]
         want_hosts = [h for it in items for h in it.hosts] + [e.host for it in items for e in it.edges]
         tmin = min(it.time for it in items)
         tmax = max(it.time for it in items)
+        t = report.lap("items", t)
         raw = cs.neighbourhood(con, want_keys, want_hosts, tmin, tmax, horizon=s.horizon,
                                edge_window=s.edge_window, host_window=s.host_window)
+        t = report.lap("neighbourhood", t)
         hood = Neighbourhood(
             [EntityRow(*e) for e in raw.entities],
-            [HostRow(h, c, t, f, w) for kind, h, c, t, f, w in raw.hosts if kind == "host"],
-            [HostRow(h, c, t, f, w) for kind, h, c, t, f, w in raw.hosts if kind == "touch"],
+            [HostRow(h, c, t, f, w, e) for kind, h, c, t, f, w, e in raw.hosts if kind == "host"],
+            [HostRow(h, c, t, f, w, e) for kind, h, c, t, f, w, e in raw.hosts if kind == "touch"],
             {c: CampaignInfo(a, f, cr) for c, (a, f, cr) in raw.campaigns.items()}, raw.host_stats)
         result = Linker(s, hood).run(items)
+        t = report.lap("link", t)
         run_id = report.run_id
         _write(con, result, items, by_id, weights, run_id)
         cs.write_host_stats(con, result.host_stats)
         carried = cs.apply_merges(con, result.merged, run_id)
+        t = report.lap("write", t)
         stats = publish.publish(con, sorted(result.touched), s, carried, supp)
         con.execute("COMMIT")
+        report.lap("publish", t)
     report.findings += len(rows)
     report.members += sum(1 for d in result.decisions if d.disposition == MEMBER)
     report.routine += sum(1 for d in result.decisions if d.disposition == "routine")
@@ -301,20 +323,23 @@ def _write(con: Any, result: LinkResult, items: list[Item], rows: dict[str, _Row
         if d.disposition != MEMBER:
             continue
 
-        def add(kind: str, value: str, weight: float | None = None, _r: _Row = r, _h: str | None = host) -> None:
+        def add(kind: str, value: str, weight: float | None = None, _r: _Row = r, _h: str | None = host,
+                at: datetime | None = None) -> None:
             idx["finding_id"].append(_r.id)
             idx["kind"].append(kind)
             idx["value"].append(value)
             idx["host"].append(_h)
-            idx["time"].append(_r.time)
+            idx["time"].append(at or _r.time)
             idx["weight"].append(weight)
 
-        for h in it.hosts:
-            add("host", h)
+        ends = (r.time, r.time_last) if r.time_last > r.time else (r.time,)
+        for at in ends:  # a finding spanning a time range is found by proximity to either end
+            for h in it.hosts:
+                add("host", h, at=at)
+            for e in it.edges:
+                add("touch", e.host, e.weight, at=at)
         for k in it.keys:
             add(k.kind, k.value)
-        for e in it.edges:
-            add("touch", e.host, e.weight)
     cs.write_members(con, pa.table(cols, schema=cs.MEMBER_SCHEMA), pa.table(idx, schema=cs.INDEX_SCHEMA))
 
 

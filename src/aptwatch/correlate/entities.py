@@ -22,9 +22,11 @@ unrelated findings (see `settings.WELL_KNOWN_USERS`).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from aptwatch.correlate.settings import SYSTEM_LOGON_IDS, SYSTEM_PARENTS, WELL_KNOWN_USER_PREFIXES, WELL_KNOWN_USERS
 from aptwatch.model.hosts import host_key
@@ -50,8 +52,9 @@ IGNORED_KINDS = frozenset({"host", "parent_image", "parent_process", "parent_pat
                            "protocol", "rule", "signature", "category", "severity", "sensor", "workstation"})
 
 
-@dataclass(frozen=True)
-class LinkKey:
+class LinkKey(NamedTuple):
+    """A normalised key (a tuple: hashing and creation stay in C on the hot path)."""
+
     kind: str
     value: str
     scope: str
@@ -76,6 +79,7 @@ class FindingKeys:
         return self.hosts[0] if self.hosts else None
 
 
+@functools.lru_cache(maxsize=65536)
 def is_internal(ip: str) -> bool | None:
     """True for private / loopback / link-local / shared addresses, False for global ones, None if not an IP."""
     try:

@@ -53,7 +53,7 @@ def suppress(store: Store, *, target: str | None = None, rule: str | None = None
         raise InputError("--host only applies with --rule")
     s = settings or CorrelateSettings()
     now = datetime.now(UTC)
-    with store.writer("suppress", wait=wait), store.state.connect(read_only=False) as con:
+    with store.writer("suppress", wait=wait), cs.connect(store, read_only=False) as con:
         conditions: dict[str, object] = {}
         if rule is not None:
             scope, tgt = "rule", rule
@@ -65,7 +65,8 @@ def suppress(store: Store, *, target: str | None = None, rule: str | None = None
             if tgt.startswith("c-"):
                 scope = "campaign"
                 tgt = cs.resolve_campaign(con, tgt)
-                row = con.execute("SELECT findings FROM campaigns WHERE id = ?", [tgt]).fetchone()
+                found = con.execute("SELECT findings FROM campaigns WHERE id = ?", [tgt]).fetchall()
+                row = found[0] if found else None
                 members = [r[0] for r in con.execute(
                     "SELECT finding_id FROM campaign_members WHERE campaign_id = ? AND disposition = 'member'",
                     [tgt]).fetchall()]
@@ -74,7 +75,7 @@ def suppress(store: Store, *, target: str | None = None, rule: str | None = None
                 conditions["findings"] = members or list(row[0] if row else [])
             else:
                 scope = "finding"
-                if con.execute("SELECT 1 FROM findings WHERE id = ?", [tgt]).fetchone() is None:
+                if not con.execute("SELECT 1 FROM findings WHERE id = ?", [tgt]).fetchall():
                     raise InputError(f"no finding {target!r} in this store (campaign ids start with 'c-')")
         sup = cs.Suppression(_sid(scope, tgt, str(sorted(conditions.items()))), scope, tgt, conditions,
                              reason.strip(), author, now, expires)
@@ -91,7 +92,7 @@ def unsuppress(store: Store, sid: str, *, wait: float = 0.0, settings: Correlate
                ) -> FeedbackResult:
     """Remove a suppression; its findings count again unless another suppression still covers them."""
     s = settings or CorrelateSettings()
-    with store.writer("unsuppress", wait=wait), store.state.connect(read_only=False) as con:
+    with store.writer("unsuppress", wait=wait), cs.connect(store, read_only=False) as con:
         con.execute("BEGIN")
         sup = cs.remove_suppression(con, sid)
         if sup is None:

@@ -35,6 +35,7 @@ import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from aptwatch.correlate.entities import CROSS_HOST, GLOBAL, INSTANCE, LinkKey
 from aptwatch.correlate.settings import CorrelateSettings
@@ -71,6 +72,12 @@ class Item:
     routine: bool = False
     suppressed: bool = False
     credential_access: bool = False
+    #: last event time (a finding that groups alerts spans [time, time_last]); None = time
+    time_last: float | None = None
+
+    @property
+    def end(self) -> float:
+        return self.time if self.time_last is None or self.time_last < self.time else self.time_last
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,7 @@ class HostRow:
     time: float
     finding: str
     weight: float = 1.0
+    end: float | None = None
 
 
 @dataclass(frozen=True)
@@ -116,8 +124,7 @@ class Neighbourhood:
     host_stats: dict[str, list[float]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class LinkEvidence:
+class LinkEvidence(NamedTuple):
     link: str
     via: str
     entity: str
@@ -158,39 +165,48 @@ class _TimeIndex:
     """Per key: campaign -> sorted times (with the finding and weight at each), merged eagerly."""
 
     def __init__(self, keep: float) -> None:
-        self.by_key: dict[str, dict[str, tuple[list[float], list[tuple[str, float]]]]] = {}
+        self.by_key: dict[str, dict[str, tuple[list[float], list[tuple[str, float, float]]]]] = {}
         self.keys_of: dict[str, set[str]] = {}
         #: findings come in time order: campaigns whose last member on a key is older than this
         #: before the current finding can no longer be reached and are dropped from the key
         self.keep = keep
 
-    def add(self, key: str, campaign: str, t: float, finding: str, weight: float = 1.0) -> None:
+    def add(self, key: str, campaign: str, t: float, finding: str, weight: float = 1.0, end: float | None = None
+            ) -> None:
+        """A member at t (spanning to `end` when it groups events over a range)."""
         per = self.by_key.setdefault(key, {})
         times, payload = per.setdefault(campaign, ([], []))
         i = bisect.bisect_right(times, t)
         times.insert(i, t)
-        payload.insert(i, (finding, weight))
+        payload.insert(i, (finding, weight, t if end is None or end < t else end))
         self.keys_of.setdefault(campaign, set()).add(key)
 
-    def nearest(self, key: str, t: float, before: float, after: float
+    def nearest(self, key: str, t: float, before: float, after: float, t_end: float | None = None
                 ) -> Iterable[tuple[str, float, str, float]]:
-        """(campaign, gap, finding, weight) of each campaign's member nearest to t within [t-before, t+after]."""
+        """(campaign, gap, finding, weight) of each campaign's member nearest to the span [t, t_end] within
+        `before` ahead of it and `after` behind it (gap 0 when a member falls inside the span)."""
         per = self.by_key.get(key)
         if not per:
             return
+        end = t if t_end is None or t_end < t else t_end
         stale = [c for c, (times, _) in per.items() if times[-1] < t - self.keep]
         for c in stale:
             del per[c]
         for campaign, (times, payload) in per.items():
             i = bisect.bisect_left(times, t)
             best: tuple[float, int] | None = None
-            for j in (i - 1, i):  # the nearest member is just before or just after t
-                if 0 <= j < len(times) and -before <= times[j] - t <= after:
-                    gap = abs(times[j] - t)
-                    if best is None or gap < best[0]:
-                        best = (gap, j)
+            if i < len(times) and times[i] <= end:
+                best = (0.0, i)
+            else:
+                if i > 0:  # the member starting just before: its own span may reach us
+                    gap = max(0.0, t - payload[i - 1][2])
+                    if gap <= before:
+                        best = (gap, i - 1)
+                k = bisect.bisect_right(times, end)
+                if k < len(times) and times[k] - end <= after and (best is None or times[k] - end < best[0]):
+                    best = (times[k] - end, k)
             if best is not None:
-                finding, weight = payload[best[1]]
+                finding, weight, _ = payload[best[1]]
                 yield campaign, best[0], finding, weight
 
     def merge(self, absorbed: str, survivor: str) -> None:
@@ -276,10 +292,10 @@ class Linker:
                 self.cred[cid] = info.credential_time
         for r in hood.hosts:
             self._known(r.campaign)
-            self.hosts.add(r.host, r.campaign, r.time, r.finding)
+            self.hosts.add(r.host, r.campaign, r.time, r.finding, end=r.end)
         for r in hood.touches:
             self._known(r.campaign)
-            self.touches.add(r.host, r.campaign, r.time, r.finding, r.weight)
+            self.touches.add(r.host, r.campaign, r.time, r.finding, r.weight, end=r.end)
         for e in hood.entities:
             self._known(e.campaign)
             self.entities.add((e.kind, e.value), e.campaign, e.host, e.first, e.last, e.finding)
@@ -331,17 +347,18 @@ class Linker:
             for h in it.hosts:
                 rate = self.rate(h, it.time)
                 window = min(self.host_window, 3.0 / rate)
-                for cid, gap, fid, _ in self.hosts.nearest(h, it.time, window, window):
+                for cid, gap, fid, _ in self.hosts.nearest(h, it.time, window, window, it.end):
                     w = self.s.host_weight * math.exp(-gap * rate)
                     offer(cid, LinkEvidence("host_time", fid, f"host:{h} ({_gap(gap)} apart; unrelated episodes "
                                                               f"start there every ~{_gap(1.0 / rate)})", w, cid))
                 # an earlier member named this host (it connected here / logged on here)
-                for cid, gap, fid, w in self.touches.nearest(h, it.time, self.edge_window, self.host_window):
+                for cid, gap, fid, w in self.touches.nearest(h, it.time, self.edge_window, self.host_window, it.end):
                     offer(cid, LinkEvidence("edge", fid, f"host:{h} (named {_gap(gap)} apart)", w, cid))
             for e in it.edges:
                 if e.host in own:
                     continue
-                for cid, gap, fid, _ in self.hosts.nearest(e.host, it.time, self.edge_window, self.host_window):
+                for cid, gap, fid, _ in self.hosts.nearest(e.host, it.time, self.edge_window, self.host_window,
+                                                           it.end):
                     offer(cid, LinkEvidence("edge", fid, f"addr:{e.address} -> host:{e.host} ({_gap(gap)} apart)",
                                             e.weight, cid))
         for key in it.keys:
@@ -431,13 +448,15 @@ class Linker:
 
     def _index(self, it: Item, root: str) -> None:
         host = it.hosts[0] if it.hosts else ""
-        for h in it.hosts:
-            self.hosts.add(h, root, it.time, it.id)
-        for e in it.edges:
-            if e.host not in it.hosts:
-                self.touches.add(e.host, root, it.time, it.id, e.weight)
+        ends = (it.time, it.end) if it.end > it.time else (it.time,)
+        for t in ends:  # a span is indexed by both ends
+            for h in it.hosts:
+                self.hosts.add(h, root, t, it.id, end=it.end)
+            for e in it.edges:
+                if e.host not in it.hosts:
+                    self.touches.add(e.host, root, t, it.id, e.weight, end=it.end)
         for key in it.keys:
-            self.entities.add((key.kind, key.value), root, host, it.time, it.time, it.id)
+            self.entities.add((key.kind, key.value), root, host, it.time, it.end, it.id)
         if it.credential_access:
             self.cred[root] = min(it.time, self.cred.get(root, it.time))
 

@@ -116,8 +116,8 @@ def replay(store_dir: Path | None, paths: Sequence[Path], detect: DetectSettings
         store = Store.open(root, create=True)
         ing = run_ingest(store, paths, workers=workers, progress=ingest_progress, command="replay")
         report = ReplayReport(str(root) if not temp else "(temporary)", slice_len.total_seconds(), ing)
-        with store.state.connect(read_only=True) as con:
-            row = con.execute("SELECT min(min_time), max(max_time) FROM files WHERE status = 'active'").fetchone()
+        with cs.connect(store, read_only=True) as con:
+            row = con.execute("SELECT min(min_time), max(max_time) FROM files WHERE status = 'active'").fetchall()[0]
             spans = con.execute("SELECT min_time, max_time, rows FROM files WHERE status = 'active' "
                                 "AND min_time IS NOT NULL").fetchall()
         if row is None or row[0] is None:
@@ -142,7 +142,7 @@ def replay(store_dir: Path | None, paths: Sequence[Path], detect: DetectSettings
             report.slices.append(sl)
             if on_slice:
                 on_slice(sl, i + 1, n_slices)
-        with store.state.connect(read_only=True) as con:
+        with cs.connect(store, read_only=True) as con:
             resolved: dict[str, datetime] = {}
             for cid, t in first_report.items():
                 final = cs.resolve_campaign(con, cid)

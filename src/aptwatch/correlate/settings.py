@@ -86,11 +86,14 @@ class CorrelateSettings:
     edge_weight: float = 0.8
     #: the same process (or a parent/child pair) or the same logon session on a host
     instance_weight: float = 0.95
-    #: rarity = min(1, rarity_hosts / hosts carrying the entity): an artifact shared by two hosts links
-    #: fully, one on 20 hosts links at 0.1; a domain controller, a proxy or a fleet-wide tool never glues.
+    #: rarity = min(1, k / hosts carrying the entity), k = max(rarity_hosts, rarity_share x hosts known):
+    #: an artifact on two hosts (or on 0.1 % of a large estate) links fully, one on ten times as many
+    #: links at 0.1; a domain controller, a proxy or a fleet-wide tool never glues.
     rarity_hosts: float = 2.0
-    #: entities carried by more hosts than this never link (and their host lists stop growing)
-    entity_host_cap: int = 64
+    rarity_share: float = 0.001
+    #: host lists of entities stop growing here (counts beyond it are estimates; such entities are far
+    #: below `min_link_weight` in any estate under 100,000 hosts)
+    entity_host_cap: int = 256
     #: links weaker than this are not looked up at all (an entity on more than 40 hosts): it would take
     #: a dozen of them to the same campaign to reach the join threshold, and looking them up is what
     #: makes hubs expensive

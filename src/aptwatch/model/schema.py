@@ -665,11 +665,11 @@ STATE_TABLES: tuple[Table, ...] = (
         _c("weight", "DOUBLE", "Link weight of a 'touch' row (an edge to the host in `value`); NULL otherwise."),
     ), "state"),
     Table("corr_entities", "Prevalence of every entity value seen in findings: on how many hosts it appears. "
-          "Rarity = min(1, 2 / hosts) weights the links it makes.", (
+          "Rarity = min(1, k / hosts), k = max(2, 0.1 % of known hosts), weights the links it makes.", (
         _c("kind", "VARCHAR", "Entity kind."),
         _c("value", "VARCHAR", "Normalised value."),
-        _c("n_hosts", "BIGINT", "Distinct hosts whose findings carry it (exact up to 64, a lower bound beyond)."),
-        _c("hosts", "VARCHAR[]", "Those hosts (the first 64)."),
+        _c("n_hosts", "BIGINT", "Distinct hosts whose findings carry it (exact up to 256, an estimate beyond)."),
+        _c("hosts", "VARCHAR[]", "Those hosts (at most 256)."),
         _c("findings", "BIGINT", "Findings carrying it."),
         _c("first_seen", "TIMESTAMP", "First finding time."),
         _c("last_seen", "TIMESTAMP", "Last finding time."),

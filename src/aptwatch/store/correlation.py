@@ -10,17 +10,29 @@ so memory is bounded by the chunk, never by history.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
 import pyarrow as pa
 
+if TYPE_CHECKING:
+    from aptwatch.store import Store
+
 TS = pa.timestamp("us", tz="UTC")
 LATER_STAGES_SQL = "('escalate_privileges', 'internal_recon', 'lateral_movement', 'data_exfiltration')"
+
+
+@contextmanager
+def connect(store: Store, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The state database, without DuckDB's progress bar (library code never writes to the terminal)."""
+    with store.state.connect(read_only=read_only) as con:
+        con.execute("SET enable_progress_bar = false")
+        yield con
 
 
 def _json(value: Any) -> str:
@@ -52,8 +64,8 @@ def pending_findings(con: duckdb.DuckDBPyConnection, limit: int) -> pa.Table:
 
 def pending_count(con: duckdb.DuckDBPyConnection) -> int:
     row = con.execute("SELECT count(*) FROM findings f WHERE NOT EXISTS "
-                      "(SELECT 1 FROM campaign_members m WHERE m.finding_id = f.id)").fetchone()
-    return int(row[0]) if row else 0
+                      "(SELECT 1 FROM campaign_members m WHERE m.finding_id = f.id)").fetchall()
+    return int(row[0][0]) if row else 0
 
 
 @dataclass(frozen=True)
@@ -87,8 +99,8 @@ def suppressions(con: duckdb.DuckDBPyConnection, *, active_at: datetime | None =
 
 def resolve_campaign(con: duckdb.DuckDBPyConnection, cid: str) -> str:
     """A campaign id, following merges (absorbed id -> surviving id)."""
-    row = con.execute("SELECT campaign_id FROM campaign_aliases WHERE alias = ?", [cid]).fetchone()
-    return str(row[0]) if row else cid
+    row = con.execute("SELECT campaign_id FROM campaign_aliases WHERE alias = ?", [cid]).fetchall()
+    return str(row[0][0]) if row else cid
 
 
 # ------------------------------------------------------------------------------------------
@@ -105,9 +117,10 @@ def update_rule_stats(con: duckdb.DuckDBPyConnection, rules: pa.Table, routine_h
     con.register("chunk_rules", rules)
     con.execute(f"""
         INSERT INTO corr_rule_hosts (rule_id, host, findings, buckets, routine_from, first_seen, last_seen)
-        SELECT rule, host, count(*), list_sort(list_distinct(list(strftime(time, '%Y-%m-%dT%H'))))[1:{k}], NULL,
-               min(time), max(time)
-        FROM chunk_rules WHERE host IS NOT NULL GROUP BY rule, host
+        SELECT rule, host, sum(n), list(strftime(hour, '%Y-%m-%dT%H') ORDER BY hour)[1:{k}], NULL, min(t0), max(t1)
+        FROM (SELECT rule, host, date_trunc('hour', time) AS hour, count(*) AS n, min(time) AS t0, max(time) AS t1
+              FROM chunk_rules WHERE host IS NOT NULL GROUP BY rule, host, hour)
+        GROUP BY rule, host
         ON CONFLICT (rule_id, host) DO UPDATE SET
             findings = corr_rule_hosts.findings + excluded.findings,
             buckets = list_sort(list_distinct(list_concat(corr_rule_hosts.buckets, excluded.buckets)))[1:{k}],
@@ -136,9 +149,10 @@ def update_entity_stats(con: duckdb.DuckDBPyConnection, keys: pa.Table, host_cap
     con.register("chunk_keys", keys)
     con.execute(f"""
         INSERT INTO corr_entities (kind, value, n_hosts, hosts, findings, first_seen, last_seen)
-        SELECT kind, value, len(hs), hs[1:{cap}], n, t0, t1 FROM (
-            SELECT kind, value, list_distinct(list(host)) AS hs, count(*) AS n, min(time) AS t0, max(time) AS t1
-            FROM chunk_keys GROUP BY kind, value)
+        SELECT kind, value, count(host), list(host)[1:{cap}], sum(n), min(t0), max(t1) FROM (
+            SELECT kind, value, host, count(*) AS n, min(time) AS t0, max(time) AS t1
+            FROM chunk_keys GROUP BY kind, value, host)
+        GROUP BY kind, value
         ON CONFLICT (kind, value) DO UPDATE SET
             n_hosts = greatest(excluded.n_hosts, CASE
                 WHEN len(corr_entities.hosts) < {cap}
@@ -157,6 +171,13 @@ def update_entity_stats(con: duckdb.DuckDBPyConnection, keys: pa.Table, host_cap
     return {(r[0], r[1]): int(r[2]) for r in rows}
 
 
+def known_hosts(con: duckdb.DuckDBPyConnection) -> int:
+    """Hosts correlation has seen findings on (the estate size rarity is relative to)."""
+    row = con.execute("SELECT count(*) FROM (SELECT host FROM corr_hosts UNION SELECT host FROM corr_rule_hosts)"
+                      ).fetchall()
+    return int(row[0][0]) if row else 0
+
+
 # ------------------------------------------------------------------------------------------
 # neighbourhood
 # ------------------------------------------------------------------------------------------
@@ -164,8 +185,8 @@ def update_entity_stats(con: duckdb.DuckDBPyConnection, keys: pa.Table, host_cap
 class RawNeighbourhood:
     #: (kind, value, campaign, host, first, last, finding)
     entities: list[tuple[str, str, str, str, float, float, str]]
-    #: (kind 'host'|'touch', host, campaign, time, finding, weight)
-    hosts: list[tuple[str, str, str, float, str, float]]
+    #: (kind 'host'|'touch', host, campaign, time, finding, weight, finding's last event time)
+    hosts: list[tuple[str, str, str, float, str, float, float]]
     #: campaign -> (seed time, seed finding, first credential-access time)
     campaigns: dict[str, tuple[float, str, float | None]]
     #: host -> [first seen, last seen, findings, seeds]
@@ -193,7 +214,7 @@ def neighbourhood(con: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str]
         GROUP BY ei.kind, ei.value, m.campaign_id, ei.host
     """, [lo - horizon, hi + horizon]).fetchall()
     near = con.execute("""
-        SELECT ei.kind, ei.value, m.campaign_id, ei.time, ei.finding_id, coalesce(ei.weight, 1.0)
+        SELECT ei.kind, ei.value, m.campaign_id, ei.time, ei.finding_id, coalesce(ei.weight, 1.0), m.time_last
         FROM corr_entity_index ei
         JOIN want_hosts h ON h.host = ei.value
         JOIN campaign_members m ON m.finding_id = ei.finding_id
@@ -224,7 +245,8 @@ def neighbourhood(con: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str]
             campaigns[cid] = (anchor[0], anchor[1], _epoch(cred))
     return RawNeighbourhood(
         [(r[0], r[1], r[2], r[3], _epoch(r[4]) or 0.0, _epoch(r[5]) or 0.0, r[6]) for r in ent],
-        [(r[0], r[1], r[2], _epoch(r[3]) or 0.0, r[4], float(r[5])) for r in near],
+        [(r[0], r[1], r[2], _epoch(r[3]) or 0.0, r[4], float(r[5]), _epoch(r[6]) or _epoch(r[3]) or 0.0)
+         for r in near],
         campaigns, host_stats)
 
 
@@ -326,7 +348,10 @@ def summarize(con: duckdb.DuckDBPyConnection, campaign_ids: Sequence[str]) -> li
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE agg_members AS
         WITH m AS (
-            SELECT * FROM campaign_members WHERE disposition = 'member' AND campaign_id IN (SELECT id FROM touched)
+            -- campaigns are two or more linked findings: lone findings are not summarised
+            SELECT * FROM campaign_members WHERE disposition = 'member' AND campaign_id IN (
+                SELECT campaign_id FROM campaign_members WHERE disposition = 'member'
+                AND campaign_id IN (SELECT id FROM touched) GROUP BY campaign_id HAVING count(*) >= 2)
         ), later AS (
             SELECT campaign_id, min(time) FILTER (WHERE NOT suppressed AND stage IN {LATER_STAGES_SQL}) AS t_later
             FROM m GROUP BY campaign_id
@@ -344,11 +369,14 @@ def summarize(con: duckdb.DuckDBPyConnection, campaign_ids: Sequence[str]) -> li
                min(time) FILTER (WHERE NOT suppressed), max(time_last) FILTER (WHERE NOT suppressed),
                list(DISTINCT host) FILTER (WHERE NOT suppressed AND host IS NOT NULL),
                list(finding_id ORDER BY time, finding_id),
-               histogram(link), any_value(c.detected_at), any_value(c.attribution), any_value(c.explanation),
-               min(time), max(time_last)
+               any_value(c.detected_at), any_value(c.attribution), any_value(c.explanation), min(time),
+               max(time_last)
         FROM agg_members a LEFT JOIN campaigns c ON c.id = a.campaign_id
         GROUP BY a.campaign_id
     """).fetchall()
+    links: dict[str, dict[str, int]] = {}
+    for cid, link, n in con.execute("SELECT campaign_id, link, count(*) FROM agg_members GROUP BY ALL").fetchall():
+        links.setdefault(cid, {})[link] = int(n)
     users = dict(con.execute("""
         SELECT a.campaign_id, list(DISTINCT ei.value ORDER BY ei.value)
         FROM agg_members a JOIN corr_entity_index ei ON ei.finding_id = a.finding_id
@@ -365,19 +393,27 @@ def summarize(con: duckdb.DuckDBPyConnection, campaign_ids: Sequence[str]) -> li
     for cid, st, rule, w, n, t0, t1, hs in stage_rows:
         stages.setdefault(cid, []).append(StageAgg(st, rule, float(w or 0.0), int(n), t0, t1, sorted(hs or [])))
     out = []
-    for cid, n, live, t0, t1, hs, fids, links, det, attr, expl, all0, all1 in camp:
+    for cid, n, live, t0, t1, hs, fids, det, attr, expl, all0, all1 in camp:
         out.append(CampaignAgg(cid, int(n), int(live), t0 or all0, t1 or all1, sorted(hs or []), list(fids or []),
-                               list(users.get(cid) or []), {str(k): int(v) for k, v in (links or {}).items()},
-                               det, attr, orjson.loads(expl) if expl else {}, stages.get(cid, [])))
+                               list(users.get(cid) or []), links.get(cid, {}), det, attr,
+                               orjson.loads(expl) if expl else {}, stages.get(cid, [])))
     return out
 
 
-def member_rows(con: duckdb.DuckDBPyConnection, campaign_id: str) -> list[tuple[Any, ...]]:
-    """(finding, time, host, detector:rule, stage, tactics, weight, suppressed) of a campaign's members."""
-    return con.execute("""
-        SELECT finding_id, time, host, detector || ':' || rule_id, stage, tactics, weight, suppressed
-        FROM campaign_members WHERE campaign_id = ? AND disposition = 'member' ORDER BY time, finding_id
-    """, [campaign_id]).fetchall()
+def member_rows(con: duckdb.DuckDBPyConnection, campaign_ids: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """Per campaign: (finding, time, host, detector:rule, stage, tactics, weight, suppressed) of its members."""
+    out: dict[str, list[tuple[Any, ...]]] = {c: [] for c in campaign_ids}
+    if not campaign_ids:
+        return out
+    con.register("want_members", pa.table({"id": list(campaign_ids)}, schema=pa.schema([("id", pa.string())])))
+    for r in con.execute("""
+        SELECT campaign_id, finding_id, time, host, detector || ':' || rule_id, stage, tactics, weight, suppressed
+        FROM campaign_members WHERE campaign_id IN (SELECT id FROM want_members) AND disposition = 'member'
+        ORDER BY campaign_id, time, finding_id
+    """).fetchall():
+        out[r[0]].append(r[1:])
+    con.unregister("want_members")
+    return out
 
 
 CAMPAIGN_SCHEMA = pa.schema([
