@@ -12,12 +12,13 @@ For each size (default 10k, 100k, 1M findings) the script generates a store of s
   everything that shares a DC address or a CDN into one component, which is why it is fast and
   useless; it is here as the cost floor of "read the entities and join them").
 
-The synthetic estate: 5,000 hosts with Zipf-distributed activity, 300 rules with Zipf frequencies and
-random tactics and severities, each firing on its own Zipf-sized set of hosts (where its trigger exists), per-host users plus 40 admin accounts, 3 domain controller addresses
-and a proxy every host talks to, 3,000 domains with Zipf popularity, and 12 planted campaigns (each
-10-20 findings over 2-5 hosts and several weeks, sharing a rare C2 domain and a stolen account after
-credential access). The script reports how many planted campaigns were detected whole and how many
-other campaigns reached *detected*.
+The synthetic estate: 5,000 hosts with Zipf-distributed activity; 300 rules with Zipf frequencies,
+random tactics and severities, each firing on its own Zipf-sized set of hosts (where its trigger
+exists); per-host users plus 40 admin accounts; 3 domain controller addresses and a proxy every host
+talks to; 3,000 domains with Zipf popularity; and 12 planted campaigns (each 10-20 findings over 2-5
+hosts and several weeks, sharing a rare C2 domain and a stolen account after credential access). The
+script reports how many planted campaigns were detected whole and how many other campaigns reached
+*detected* (background tactics are random, so "other" is an upper bound of what realistic noise gives).
 
 Usage: python bench/correlate_scale.py [--sizes 10000,100000,1000000] [--keep DIR]
 """

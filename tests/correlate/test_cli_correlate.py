@@ -40,7 +40,7 @@ def test_correlate_then_campaigns_table_detail_and_json(tmp_path: Path) -> None:
     for key in ("id", "score", "stages", "first_seen", "detected_at", "last_seen", "dwell_seconds", "hosts", "users",
                 "findings", "attribution", "explanation", "status", "stage_details"):
         assert key in c
-    assert c["dwell_seconds"] == 31 * 60 and c["detected_at"] == "2024-03-01T09:31:00Z"
+    assert c["dwell_seconds"] == 15 * 60 and c["detected_at"] == "2024-03-01T09:15:00Z"
     assert [s["stage"] for s in c["stage_details"]][-1] == "data_exfiltration"
     exfil = c["stage_details"][-1]
     assert exfil["after_first_seconds"] == 70 * 86400 and len(exfil["findings"]) == 1

@@ -26,21 +26,24 @@ def campaigns(items: list[Item]) -> dict[str, str | None]:
     return {d.finding: d.campaign for d in res.decisions}
 
 
-def test_proximity_on_a_new_host_joins_minutes_not_hours() -> None:
-    c = campaigns([item("a", 0, ["ws01"]), item("b", 20 * 60, ["ws01"]), item("c", 20 * 60 + 3 * H, ["ws01"]),
+def test_proximity_on_a_new_host_joins_within_hours_not_half_a_day() -> None:
+    c = campaigns([item("a", 0, ["ws01"]), item("b", 20 * 60, ["ws01"]), item("c", 20 * 60 + 12 * H, ["ws01"]),
                    item("d", 21 * 60, ["ws02"])])
     assert c["a"] == c["b"] and c["c"] != c["a"] and c["d"] != c["a"]
 
 
 def test_proximity_stretches_on_a_quiet_host() -> None:
-    # a host watched for 30 days on which only two unrelated episodes started: a day's gap still links
-    hood = Neighbourhood(host_stats={"srv9": [0.0, 30 * D, 40.0, 2.0]})
-    res = Linker(S, hood).run([item("a", 30 * D, ["srv9"]), item("b", 30 * D + 20 * H, ["srv9"])])
+    # a host watched for 30 days that showed unusual activity in only two hours: half a day apart still links
+    hood = Neighbourhood(host_stats={"srv9": [0.0, 30 * D, 40.0, 2.0, -1.0]})
+    res = Linker(S, hood).run([item("a", 30 * D, ["srv9"]), item("b", 30 * D + 12 * H, ["srv9"])])
     assert res.decisions[0].campaign == res.decisions[1].campaign
-    assert res.decisions[1].link == "host_time" and "every ~" in res.decisions[1].why[0].entity
-    noisy = Neighbourhood(host_stats={"dc01": [0.0, 1 * D, 900.0, 600.0]})  # 25 episodes an hour
-    res = Linker(S, noisy).run([item("a", D, ["dc01"]), item("b", D + 600, ["dc01"])])
+    assert res.decisions[1].link == "host_time" and "about once every" in res.decisions[1].why[0].entity
+    # unusual activity in every hour for two days: 50 minutes apart is not enough
+    noisy = Neighbourhood(host_stats={"dc01": [0.0, 2 * D, 900.0, 48.0, -1.0]})
+    res = Linker(S, noisy).run([item("a", 2 * D, ["dc01"]), item("b", 2 * D + 50 * 60, ["dc01"])])
     assert res.decisions[0].campaign != res.decisions[1].campaign
+    res = Linker(S, hood).run([item("a", 30 * D, ["srv9"]), item("b", 30 * D + 50 * 60, ["srv9"])])
+    assert res.decisions[0].campaign == res.decisions[1].campaign
 
 
 def test_rare_external_artifact_links_across_a_year_common_one_does_not() -> None:

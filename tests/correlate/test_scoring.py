@@ -86,3 +86,15 @@ def test_score_is_monotone_and_bounded(rows: list[tuple[str, str | None, float, 
     assert prev <= sum(S.stage_value.values()) + 0.5 + S.spread_cap
     hit = crossing(members, S)
     assert (hit is not None) == score_members(members, S).detected(S)
+
+
+def test_ordered_progression_counts_stages_in_kill_chain_order() -> None:
+    ordered = [m("a", 0, "scan", "reconnaissance"), m("b", 10, "exploit", "initial_compromise"),
+               m("c", 20, "sudo", "escalate_privileges"), m("d", 30, "psexec", "lateral_movement")]
+    reversed_ = [m("a", 30, "scan", "reconnaissance"), m("b", 20, "exploit", "initial_compromise"),
+                 m("c", 10, "sudo", "escalate_privileges"), m("d", 0, "psexec", "lateral_movement")]
+    o = score_members(ordered, S)
+    r = score_members(reversed_, S)
+    assert o.chain == ("reconnaissance", "initial_compromise", "escalate_privileges", "lateral_movement")
+    assert o.order == 0.75 and r.order == 0.0 and o.total - r.total == 0.75
+    assert score_members([m("a", 0, "x", "maintain_presence"), m("b", 1, "y", None)], S).order == 0.0

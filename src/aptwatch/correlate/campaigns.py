@@ -91,9 +91,12 @@ def publish(con: duckdb.DuckDBPyConnection, campaign_ids: Sequence[str], setting
     scored = []
     for a in cs.summarize(con, campaign_ids):
         rules: dict[str, dict[str, float]] = {}
+        stage_first: dict[str, float] = {}
         for sa in a.stages:
             rules.setdefault(sa.stage, {})[sa.rule] = max(rules.get(sa.stage, {}).get(sa.rule, 0.0), sa.weight)
-        sc = score(rules, len(a.hosts), settings)
+            t = (_utc(sa.first) or datetime.min.replace(tzinfo=UTC)).timestamp()
+            stage_first[sa.stage] = min(stage_first.get(sa.stage, t), t)
+        sc = score(rules, len(a.hosts), settings, stage_first)
         detected_at = _utc(a.detected_at)
         if a.id in carried:
             c = _utc(carried[a.id])

@@ -243,7 +243,7 @@ def _chunk(store: Store, session: Session, chunk: pa.Table, supp: list[cs.Suppre
         weights: dict[str, float] = {}
         for r in rows:
             by_id[r.id] = r
-            routine, rule_hosts = rule_info.get(r.id, (False, 0))
+            routine, rule_hosts, rule_hours = rule_info.get(r.id, (False, 0, 0))
             weights[r.id] = evidence_weight(r.severity, rule_hosts, s)
             rar = {k: rarity(k.kind, k.value) for k in r.keys.keys if k.scope in (GLOBAL, CROSS_HOST)}
             host = r.hosts[0] if r.hosts else None
@@ -256,7 +256,7 @@ def _chunk(store: Store, session: Session, chunk: pa.Table, supp: list[cs.Suppre
                     edges.append(Edge(a, target, w))
             suppressed = r.id in finding_supp or any(_rule_match(x, r) for x in rule_supp)
             items.append(Item(r.id, r.time.timestamp(), r.hosts, r.keys.keys, rar, edges, routine, suppressed,
-                              "TA0006" in r.tactics, r.time_last.timestamp()))
+                              "TA0006" in r.tactics, r.time_last.timestamp(), r.rule, rule_hours))
         want_keys = [(k.kind, k.value) for it in items for k in it.keys
                      if k.scope == INSTANCE or it.rarity.get(k, 0.0) > 0]
         want_hosts = [h for it in items for h in it.hosts] + [e.host for it in items for e in it.edges]
@@ -268,9 +268,9 @@ def _chunk(store: Store, session: Session, chunk: pa.Table, supp: list[cs.Suppre
         t = report.lap("neighbourhood", t)
         hood = Neighbourhood(
             [EntityRow(*e) for e in raw.entities],
-            [HostRow(h, c, t, f, w, e) for kind, h, c, t, f, w, e in raw.hosts if kind == "host"],
-            [HostRow(h, c, t, f, w, e) for kind, h, c, t, f, w, e in raw.hosts if kind == "touch"],
-            {c: CampaignInfo(a, f, cr) for c, (a, f, cr) in raw.campaigns.items()}, raw.host_stats)
+            [HostRow(h, c, t, f, w, e, rl) for kind, h, c, t, f, w, e, rl in raw.hosts if kind == "host"],
+            [HostRow(h, c, t, f, w, e, rl) for kind, h, c, t, f, w, e, rl in raw.hosts if kind == "touch"],
+            {c: CampaignInfo(a, f, cr) for c, (a, f, cr) in raw.campaigns.items()}, raw.host_stats, raw.estate)
         result = Linker(s, hood).run(items)
         t = report.lap("link", t)
         run_id = report.run_id

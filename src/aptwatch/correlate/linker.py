@@ -9,9 +9,10 @@ its host: routine findings only join through shared artifacts, never start campa
 
 Link kinds and weights (docs/campaigns.md has the reasoning):
 
-- `host_time`: same host, gap g: `host_weight * exp(-rate * g)`, where rate is how often unrelated
-  episodes start on the host (`(seeds + 1) / (hours watched + 1 / prior rate)`, learned as findings
-  arrive): the chance that nothing unrelated began in between.
+- `host_time`: same host, gap g: `exp(-k * rate * g)`, where rate is how often the host shows unusual
+  activity (hours with non-routine findings per hour watched, smoothed towards the estate average),
+  k chosen so that the weight reaches the join threshold exactly when the chance of unrelated activity
+  in the gap is `host_coincidence` (settings.py).
 - `entity`: a shared `global` key (external IP, domain, URL, hash), or a `cross_host` key (user,
   program, file, ...) the campaign saw on *another* host, within the horizon:
   rarity `min(1, 2 / hosts carrying it)`.
@@ -74,6 +75,9 @@ class Item:
     credential_access: bool = False
     #: last event time (a finding that groups alerts spans [time, time_last]); None = time
     time_last: float | None = None
+    #: detector:rule, and the distinct earlier hours the rule fired in on the finding's host
+    rule: str = ""
+    rule_hours: int = 0
 
     @property
     def end(self) -> float:
@@ -103,6 +107,7 @@ class HostRow:
     finding: str
     weight: float = 1.0
     end: float | None = None
+    rule: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,8 +125,10 @@ class Neighbourhood:
     hosts: list[HostRow] = field(default_factory=list)
     touches: list[HostRow] = field(default_factory=list)
     campaigns: dict[str, CampaignInfo] = field(default_factory=dict)
-    #: host -> [first seen, last seen, findings, seeds] (epoch seconds)
+    #: host -> [first seen, last seen, findings, active hours, start of the last active hour] (epoch s)
     host_stats: dict[str, list[float]] = field(default_factory=dict)
+    #: over every host known before the chunk: (active hours, seconds watched)
+    estate: tuple[float, float] = (0.0, 0.0)
 
 
 class LinkEvidence(NamedTuple):
@@ -157,7 +164,7 @@ class LinkResult:
     touched: set[str]
     #: campaign -> (anchor time, anchor finding) for campaigns created in this chunk
     created: dict[str, tuple[float, str]]
-    #: host -> [first seen, last seen, findings, seeds] after the chunk, for the hosts it touched
+    #: host -> [first seen, last seen, findings, active hours, last active hour] after the chunk
     host_stats: dict[str, list[float]] = field(default_factory=dict)
 
 
@@ -276,11 +283,16 @@ class Linker:
         keep = max(settings.edge_window, settings.host_window).total_seconds()
         self.hosts = _TimeIndex(keep)
         self.touches = _TimeIndex(keep)
+        #: members per (host, rule): the same unusual signal recurring
+        self.recur = _TimeIndex(keep)
         self.entities = _EntityIndex()
         self.host_window = settings.host_window.total_seconds()
-        self.prior_seconds = 3600.0 / settings.host_prior_rate
+        self.k = math.log(2.0) / -math.log(1.0 - settings.host_coincidence)
+        self.prior_seconds = settings.host_prior_hours * 3600.0
         self.hstat: dict[str, list[float]] = {h: list(v) for h, v in hood.host_stats.items()}
         self.hstat_touched: set[str] = set()
+        # the estate average: hosts loaded here are already in hood.estate, so only growth is added
+        self.estate_active, self.estate_watched = hood.estate
         self.edge_window = settings.edge_window.total_seconds()
         self.horizon = settings.horizon.total_seconds()
         self.merged: dict[str, str] = {}
@@ -293,6 +305,8 @@ class Linker:
         for r in hood.hosts:
             self._known(r.campaign)
             self.hosts.add(r.host, r.campaign, r.time, r.finding, end=r.end)
+            if r.rule:
+                self.recur.add(f"{r.host}\x1f{r.rule}", r.campaign, r.time, r.finding, end=r.end)
         for r in hood.touches:
             self._known(r.campaign)
             self.touches.add(r.host, r.campaign, r.time, r.finding, r.weight, end=r.end)
@@ -328,6 +342,7 @@ class Linker:
             self.cred[survivor] = min(t, self.cred.get(survivor, t))
         self.hosts.merge(absorbed, survivor)
         self.touches.merge(absorbed, survivor)
+        self.recur.merge(absorbed, survivor)
         self.entities.merge(absorbed, survivor)
         return survivor
 
@@ -346,11 +361,23 @@ class Linker:
         if not it.routine:
             for h in it.hosts:
                 rate = self.rate(h, it.time)
-                window = min(self.host_window, 3.0 / rate)
+                # beyond this gap the weight is below min_link_weight
+                window = min(self.host_window, math.log(1.0 / self.s.min_link_weight) / (self.k * rate))
                 for cid, gap, fid, _ in self.hosts.nearest(h, it.time, window, window, it.end):
-                    w = self.s.host_weight * math.exp(-gap * rate)
-                    offer(cid, LinkEvidence("host_time", fid, f"host:{h} ({_gap(gap)} apart; unrelated episodes "
-                                                              f"start there every ~{_gap(1.0 / rate)})", w, cid))
+                    w = self.proximity(gap, rate)
+                    offer(cid, LinkEvidence("host_time", fid, f"host:{h} ({_gap(gap)} apart; unusual activity "
+                                                              f"there about once every {_gap(1.0 / rate)})", w, cid))
+                if it.rule:
+                    # the same unusual signal again: its own (lower) rate on this host sets the chance
+                    # of a coincidence, not the host's rate for any unusual signal
+                    rrate = self.rule_rate(h, it)
+                    rwindow = min(self.host_window, math.log(1.0 / self.s.min_link_weight) / (self.k * rrate))
+                    for cid, gap, fid, _ in self.recur.nearest(f"{h}\x1f{it.rule}", it.time, rwindow, rwindow,
+                                                               it.end):
+                        w = self.proximity(gap, rrate)
+                        offer(cid, LinkEvidence("recurrence", fid, f"rule:{it.rule} on host:{h} again "
+                                                f"({_gap(gap)} apart; it fires there about once every "
+                                                f"{_gap(1.0 / rrate)})", w, cid))
                 # an earlier member named this host (it connected here / logged on here)
                 for cid, gap, fid, w in self.touches.nearest(h, it.time, self.edge_window, self.host_window, it.end):
                     offer(cid, LinkEvidence("edge", fid, f"host:{h} (named {_gap(gap)} apart)", w, cid))
@@ -383,23 +410,54 @@ class Linker:
                 offer(cid, LinkEvidence(link, ent.finding, key.label, w, cid))
         return {cid: sorted(v.values(), key=lambda x: -x.weight) for cid, v in found.items()}
 
+    def estate_rate(self) -> float:
+        """Unusual hours per second watched over all hosts (the prior for each host's own rate)."""
+        pseudo = self.s.host_prior_hours  # hours of pseudo-observation at the prior rate
+        return (self.estate_active + self.s.host_prior_rate * pseudo) / (self.estate_watched + pseudo * 3600.0)
+
     def rate(self, host: str, t: float) -> float:
-        """Unrelated episodes per second on a host, as known at time t (smoothed by the prior)."""
+        """How often (per second) the host shows unusual activity, as known at time t: distinct hours with
+        non-routine findings over time watched, smoothed towards the estate average with the weight of
+        `host_prior_hours`. Counted in hours, not in campaigns, so it does not depend on the joins it weighs."""
+        prior = self.estate_rate()
         st = self.hstat.get(host)
         if st is None:
-            return 1.0 / self.prior_seconds
-        return (st[3] + 1.0) / (max(0.0, t - st[0]) + self.prior_seconds)
+            return prior
+        return (st[3] + prior * self.prior_seconds) / (max(0.0, t - st[0]) + self.prior_seconds)
+
+    def rule_rate(self, host: str, it: Item) -> float:
+        """How often (per second) this rule fires on the host: its distinct earlier hours there over the time
+        the host has been watched, with one pseudo-hour spread over `host_prior_hours` (never above the
+        host's rate for any unusual signal)."""
+        st = self.hstat.get(host)
+        watched = max(0.0, it.time - st[0]) if st else 0.0
+        own = (it.rule_hours + 1.0) / (watched + self.prior_seconds)
+        return min(own, self.rate(host, it.time))
+
+    def proximity(self, gap: float, rate: float) -> float:
+        return min(self.s.host_weight, math.exp(-self.k * rate * gap))
 
     def _observe(self, it: Item) -> None:
         for h in it.hosts:
             st = self.hstat.get(h)
             if st is None:
-                self.hstat[h] = [it.time, it.time, 1.0, 0.0]
-            else:
-                st[0] = min(st[0], it.time)
-                st[1] = max(st[1], it.time)
-                st[2] += 1
+                st = self.hstat[h] = [it.time, it.time, 0.0, 0.0, -1.0]
+            if it.time > st[1]:
+                self.estate_watched += it.time - st[1]
+            st[0] = min(st[0], it.time)
+            st[1] = max(st[1], it.time)
+            st[2] += 1
             self.hstat_touched.add(h)
+
+    def _active(self, it: Item) -> None:
+        """Count the finding's hour as unusual activity on its hosts (after its own links were weighed)."""
+        hour = (it.time // 3600.0) * 3600.0
+        for h in it.hosts:
+            st = self.hstat[h]
+            if hour != st[4]:
+                st[3] += 1
+                st[4] = hour
+                self.estate_active += 1
 
     # -- main -------------------------------------------------------------------------------
     def run(self, items: Sequence[Item]) -> LinkResult:
@@ -420,8 +478,6 @@ class Linker:
                     decisions.append(Decision(it.id, ROUTINE, None, "routine", None, 0.0, []))
                     continue
                 cid = campaign_id_for(it.id)
-                if it.hosts:
-                    self.hstat[it.hosts[0]][3] += 1
                 self.parent[cid] = cid
                 self.anchor[cid] = (it.time, it.id)
                 self.created[cid] = (it.time, it.id)
@@ -437,6 +493,8 @@ class Linker:
                 decision = Decision(it.id, MEMBER, root, best.link, best.via, joined[0][1], why)
             self.touched.add(root)
             self._index(it, root)
+            if not it.routine:
+                self._active(it)
             decisions.append(decision)
         for d in decisions:
             if d.campaign is not None:
@@ -452,6 +510,8 @@ class Linker:
         for t in ends:  # a span is indexed by both ends
             for h in it.hosts:
                 self.hosts.add(h, root, t, it.id, end=it.end)
+                if it.rule:
+                    self.recur.add(f"{h}\x1f{it.rule}", root, t, it.id, end=it.end)
             for e in it.edges:
                 if e.host not in it.hosts:
                     self.touches.add(e.host, root, t, it.id, e.weight, end=it.end)

@@ -13,8 +13,11 @@ attacker keeping the door open, not a new foothold. Findings without any tactic 
     rule novelty                   min(1, sqrt(3 / hosts the rule fired on))
     stage evidence                 E_s = 1 - prod over distinct rules r in s of (1 - w_r),  w_r = max w of r's findings
     progression                    P = sum over stages of value(s) x E_s       (value rises along the kill chain)
+    order                          O = 0.25 x (L - 1), L = the longest chain of stages whose first
+                                       evidence follows kill-chain order (maintain_presence and unstaged
+                                       evidence are not steps)
     spread                         H = min(1, 0.25 x (hosts - 1)), only with >= 2 rules in >= 2 stages
-    score                          S = P + H;   detected when S >= 1.5
+    score                          S = P + O + H;   detected when S >= 1.5
 
 Many copies of one finding count once (a rule contributes its strongest finding only), a stage
 contributes at most its value, and spread never substitutes for progression: one noisy rule
@@ -71,6 +74,9 @@ class Score:
     stages: dict[str, float]
     #: stage -> rule -> weight (strongest finding of the rule in that stage)
     rules: dict[str, dict[str, float]]
+    order: float = 0.0
+    #: the longest chain of stages in kill-chain order by first evidence
+    chain: tuple[str, ...] = ()
 
     def detected(self, settings: CorrelateSettings) -> bool:
         return self.total >= settings.detect_threshold - 1e-9
@@ -90,11 +96,13 @@ class Score:
             "total": round(self.total, 4), "threshold": settings.detect_threshold,
             "detected": self.detected(settings), "progression": round(self.progression, 4),
             "stages": prog,
+            "order": {"chain": list(self.chain), "points": round(self.order, 4)},
             "spread": {"hosts": self.hosts, "points": round(self.spread, 4),
                        "applies": self.spread > 0 or self.hosts <= 1},
-            "rule": "score = sum(stage value x stage evidence) + spread; stage evidence = noisy-OR over distinct "
-                    "rules of their strongest finding (copies count once); spread = 0.25 per extra host (max 1), "
-                    "only with >= 2 rules in >= 2 stages",
+            "rule": "score = sum(stage value x stage evidence) + order + spread; stage evidence = noisy-OR over "
+                    "distinct rules of their strongest finding (copies count once); order = 0.25 per step of the "
+                    "longest chain of stages first seen in kill-chain order; spread = 0.25 per extra host "
+                    "(max 1), only with >= 2 rules in >= 2 stages",
         }
 
 
@@ -102,8 +110,23 @@ def stage_value(stage: str, settings: CorrelateSettings) -> float:
     return UNSTAGED_VALUE if stage == UNSTAGED else settings.stage_value.get(stage, 0.0)
 
 
-def score(rules: Mapping[str, Mapping[str, float]], hosts: int, settings: CorrelateSettings) -> Score:
-    """Score from stage -> rule -> strongest weight, and the number of hosts."""
+def ordered_chain(stage_first: Mapping[str, float]) -> tuple[str, ...]:
+    """The longest chain of kill-chain stages whose first evidence times follow kill-chain order."""
+    steps = sorted(((t, STAGE_INDEX[s], s) for s, t in stage_first.items()
+                    if s in STAGE_INDEX and s != MAINTAIN), key=lambda x: (x[0], x[1]))
+    best: list[tuple[str, ...]] = []
+    for i, (_, idx, s) in enumerate(steps):  # longest increasing subsequence (a handful of stages)
+        chain: tuple[str, ...] = (s,)
+        for j in range(i):
+            if STAGE_INDEX[steps[j][2]] < idx and len(best[j]) + 1 > len(chain):
+                chain = (*best[j], s)
+        best.append(chain)
+    return max(best, key=len, default=())
+
+
+def score(rules: Mapping[str, Mapping[str, float]], hosts: int, settings: CorrelateSettings,
+          stage_first: Mapping[str, float] | None = None) -> Score:
+    """Score from stage -> rule -> strongest weight, the number of hosts, and each stage's first evidence."""
     stages: dict[str, float] = {}
     progression = 0.0
     distinct_rules: set[str] = set()
@@ -116,8 +139,10 @@ def score(rules: Mapping[str, Mapping[str, float]], hosts: int, settings: Correl
     spread = 0.0
     if len(active) >= 2 and len(distinct_rules) >= 2 and hosts > 1:
         spread = min(settings.spread_cap, settings.spread_per_host * (hosts - 1))
-    return Score(progression + spread, progression, spread, hosts, stages,
-                 {s: dict(r) for s, r in rules.items()})
+    chain = ordered_chain({s: t for s, t in (stage_first or {}).items() if stages.get(s, 0.0) > 0})
+    order = settings.order_step * max(0, len(chain) - 1)
+    return Score(progression + order + spread, progression, spread, hosts, stages,
+                 {s: dict(r) for s, r in rules.items()}, order, chain)
 
 
 @dataclass(frozen=True)
@@ -146,10 +171,13 @@ def score_members(members: Sequence[MemberRow], settings: CorrelateSettings) -> 
     live = [m for m in members if not m.suppressed]
     stages, _ = assemble(live)
     rules: dict[str, dict[str, float]] = {}
+    first: dict[str, float] = {}
     for m in live:
-        per = rules.setdefault(stages[m.finding], {})
+        st = stages[m.finding]
+        per = rules.setdefault(st, {})
         per[m.rule] = max(per.get(m.rule, 0.0), m.weight)
-    return score(rules, len({m.host for m in live if m.host}), settings)
+        first[st] = min(first.get(st, m.time), m.time)
+    return score(rules, len({m.host for m in live if m.host}), settings, first)
 
 
 def crossing(members: Sequence[MemberRow], settings: CorrelateSettings) -> MemberRow | None:
@@ -161,17 +189,19 @@ def crossing(members: Sequence[MemberRow], settings: CorrelateSettings) -> Membe
     """
     rules: dict[str, dict[str, float]] = {}
     hosts: set[str] = set()
+    first: dict[str, float] = {}
     later_since: float | None = None
     for m in sorted((m for m in members if not m.suppressed), key=lambda m: (m.time, m.finding)):
         if m.stage in LATER_STAGES and later_since is None:
             later_since = m.time
         st = effective_stage(m.stage, m.tactics, m.time, later_since)
         per = rules.setdefault(st, {})
-        if m.weight <= per.get(m.rule, -1.0) and (not m.host or m.host in hosts):
+        if m.weight <= per.get(m.rule, -1.0) and (not m.host or m.host in hosts) and st in first:
             continue  # a copy: nothing changes
         per[m.rule] = max(per.get(m.rule, 0.0), m.weight)
+        first.setdefault(st, m.time)
         if m.host:
             hosts.add(m.host)
-        if score(rules, len(hosts), settings).detected(settings):
+        if score(rules, len(hosts), settings, first).detected(settings):
             return m
     return None

@@ -69,14 +69,22 @@ class CorrelateSettings:
     #: one strong link (a shared rare artifact, the same process) or two weak ones (proximity on a host
     #: plus a moderately common user) are enough; one weak link is not.
     join_threshold: float = 0.5
-    #: same-host proximity: weight host_weight * exp(-rate * gap), where rate is how often unrelated
-    #: episodes (findings that join nothing and start a campaign of their own) begin on that host:
-    #: (seeds + 1) / (hours watched + 1). The weight is the chance that no unrelated episode would
-    #: have started in the gap, so on a quiet server two unusual findings a day apart still join,
-    #: while on a noisy one minutes apart may not. Before a host has history the prior is one episode
-    #: per hour (proximity alone joins up to ~35 min).
-    host_prior_rate: float = 1.0
-    host_weight: float = 0.9
+    #: same-host proximity. `rate` is how often the host shows unusual activity: distinct hours with
+    #: non-routine findings per hour watched (counted in hours, not campaigns, so it does not depend on
+    #: the joins it weighs), smoothed towards the estate's average rate with the weight of
+    #: `host_prior_hours` of observation (a host we know nothing about behaves like the average host;
+    #: with no history at all it is `host_prior_rate`: one unusual hour a day; the estate average is itself
+    #: smoothed towards that with the same weight, because a host's first finding always makes its own
+    #: hour "unusual" and early estimates run high). The chance that unrelated
+    #: unusual activity falls in a gap g is 1 - exp(-rate * g); proximity alone joins only when that
+    #: chance is at most `host_coincidence` (10 %): weight = exp(-k * rate * g) with
+    #: k = ln 2 / -ln(1 - host_coincidence), so weight >= 0.5 exactly then (capped at host_weight). On a
+    #: server with one unusual hour a week two findings a day apart join; on a host with one every six
+    #: hours, 40 minutes apart; on one with unusual activity every hour, 6 minutes apart.
+    host_coincidence: float = 0.1
+    host_prior_rate: float = 1.0 / 24.0
+    host_prior_hours: float = 24.0
+    host_weight: float = 0.95
     #: proximity is never looked up further than this
     host_max_window: timedelta = timedelta(days=7)
     #: a connection or logon from host A (an internal address in a finding on B, or a network logon on
@@ -104,6 +112,11 @@ class CorrelateSettings:
     routine_hours: int = 6
     #: rule novelty = min(1, sqrt(rule_novel_hosts / hosts the rule fired on))
     rule_novel_hosts: float = 3.0
+    #: ordered progression: order_step for every step of the longest chain of stages whose first evidence
+    #: follows kill-chain order (reconnaissance before initial compromise before escalation ...). An
+    #: intrusion progresses in that order; unrelated noise that happens to touch several tactics rarely
+    #: does (the idea of scoring by ordered ATT&CK tactic sequences is RapSheet's, Hassan et al. 2020).
+    order_step: float = 0.25
     #: spread term of the score: spread_per_host for every host after the first, capped
     spread_per_host: float = 0.25
     spread_cap: float = 1.0

@@ -685,13 +685,14 @@ STATE_TABLES: tuple[Table, ...] = (
         _c("first_seen", "TIMESTAMP", "First finding time."),
         _c("last_seen", "TIMESTAMP", "Last finding time."),
     ), "state", primary_key=("rule_id", "host")),
-    Table("corr_hosts", "Per host: how long correlation has watched it and how many unrelated episodes (campaign "
-          "seeds) started there; their rate weighs proximity links on the host.", (
+    Table("corr_hosts", "Per host: how long correlation has watched it and in how many distinct hours it showed "
+          "unusual (non-routine) findings; that rate weighs proximity links on the host.", (
         _c("host", "VARCHAR", "Host key."),
         _c("first_seen", "TIMESTAMP", "First finding time."),
         _c("last_seen", "TIMESTAMP", "Last finding time."),
         _c("findings", "BIGINT", "Findings seen."),
-        _c("seeds", "BIGINT", "Findings that started a campaign of their own (joined nothing)."),
+        _c("active_hours", "BIGINT", "Distinct hours with at least one non-routine finding."),
+        _c("last_active", "TIMESTAMP", "Start of the last such hour."),
     ), "state", primary_key=("host",)),
     Table("campaign_aliases", "Campaign ids absorbed by merges, and the campaign that absorbed them.", (
         _c("alias", "VARCHAR", "Absorbed campaign id."),

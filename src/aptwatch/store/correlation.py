@@ -107,11 +107,12 @@ def resolve_campaign(con: duckdb.DuckDBPyConnection, cid: str) -> str:
 # statistics
 # ------------------------------------------------------------------------------------------
 def update_rule_stats(con: duckdb.DuckDBPyConnection, rules: pa.Table, routine_hours: int
-                      ) -> dict[str, tuple[bool, int]]:
+                      ) -> dict[str, tuple[bool, int, int]]:
     """Upsert (rule, host) hour buckets from `rules` (finding_id, rule, host, time).
 
-    Returns finding id -> (routine, hosts the rule fired on). A finding is routine when its rule
-    fired on its host in `routine_hours` distinct hours strictly before the finding's hour.
+    Returns finding id -> (routine, hosts the rule fired on, distinct earlier hours it fired in on this
+    host, exact up to `routine_hours`). A finding is routine when its rule fired on its host in
+    `routine_hours` distinct hours strictly before the finding's hour.
     """
     k = int(routine_hours)
     con.register("chunk_rules", rules)
@@ -132,14 +133,15 @@ def update_rule_stats(con: duckdb.DuckDBPyConnection, rules: pa.Table, routine_h
         WHERE len(buckets) >= {k} AND (rule_id, host) IN (SELECT DISTINCT rule, host FROM chunk_rules)
     """)
     rows = con.execute("""
-        SELECT c.finding_id, coalesce(c.time >= r.routine_from, false), coalesce(n.hosts, 0)
+        SELECT c.finding_id, coalesce(c.time >= r.routine_from, false), coalesce(n.hosts, 0), r.buckets,
+               strftime(c.time, '%Y-%m-%dT%H')
         FROM chunk_rules c
         LEFT JOIN corr_rule_hosts r ON r.rule_id = c.rule AND r.host = c.host
         LEFT JOIN (SELECT rule_id, count(*) AS hosts FROM corr_rule_hosts
                    WHERE rule_id IN (SELECT DISTINCT rule FROM chunk_rules) GROUP BY rule_id) n ON n.rule_id = c.rule
     """).fetchall()
     con.unregister("chunk_rules")
-    return {r[0]: (bool(r[1]), int(r[2])) for r in rows}
+    return {r[0]: (bool(r[1]), int(r[2]), sum(1 for b in (r[3] or ()) if b < r[4])) for r in rows}
 
 
 def update_entity_stats(con: duckdb.DuckDBPyConnection, keys: pa.Table, host_cap: int
@@ -185,12 +187,14 @@ def known_hosts(con: duckdb.DuckDBPyConnection) -> int:
 class RawNeighbourhood:
     #: (kind, value, campaign, host, first, last, finding)
     entities: list[tuple[str, str, str, str, float, float, str]]
-    #: (kind 'host'|'touch', host, campaign, time, finding, weight, finding's last event time)
-    hosts: list[tuple[str, str, str, float, str, float, float]]
+    #: (kind 'host'|'touch', host, campaign, time, finding, weight, finding's last event time, rule)
+    hosts: list[tuple[str, str, str, float, str, float, float, str]]
     #: campaign -> (seed time, seed finding, first credential-access time)
     campaigns: dict[str, tuple[float, str, float | None]]
-    #: host -> [first seen, last seen, findings, seeds]
+    #: host -> [first seen, last seen, findings, active hours, start of the last active hour]
     host_stats: dict[str, list[float]]
+    #: (active hours, seconds watched) over every known host
+    estate: tuple[float, float]
 
 
 def neighbourhood(con: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str]], hosts: Iterable[str],
@@ -214,15 +218,20 @@ def neighbourhood(con: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str]
         GROUP BY ei.kind, ei.value, m.campaign_id, ei.host
     """, [lo - horizon, hi + horizon]).fetchall()
     near = con.execute("""
-        SELECT ei.kind, ei.value, m.campaign_id, ei.time, ei.finding_id, coalesce(ei.weight, 1.0), m.time_last
+        SELECT ei.kind, ei.value, m.campaign_id, ei.time, ei.finding_id, coalesce(ei.weight, 1.0), m.time_last,
+               m.detector || ':' || m.rule_id
         FROM corr_entity_index ei
         JOIN want_hosts h ON h.host = ei.value
         JOIN campaign_members m ON m.finding_id = ei.finding_id
         WHERE ei.kind IN ('host', 'touch') AND m.disposition = 'member' AND ei.time BETWEEN ? AND ?
     """, [lo - max(edge_window, host_window), hi + max(edge_window, host_window)]).fetchall()
-    host_rows = con.execute("SELECT host, first_seen, last_seen, findings, seeds FROM corr_hosts "
+    host_rows = con.execute("SELECT host, first_seen, last_seen, findings, active_hours, last_active FROM corr_hosts "
                             "WHERE host IN (SELECT host FROM want_hosts)").fetchall()
-    host_stats = {r[0]: [_epoch(r[1]) or 0.0, _epoch(r[2]) or 0.0, float(r[3]), float(r[4])] for r in host_rows}
+    host_stats: dict[str, list[float]] = {
+        r[0]: [_epoch(r[1]) or 0.0, _epoch(r[2]) or 0.0, float(r[3]), float(r[4]),
+               e if (e := _epoch(r[5])) is not None else -1.0] for r in host_rows}
+    est = con.execute("SELECT coalesce(sum(active_hours), 0), coalesce(sum(epoch(last_seen) - epoch(first_seen)), 0) "
+                      "FROM corr_hosts").fetchall()[0]
     con.unregister("want_keys")
     con.unregister("want_hosts")
     cids = sorted({r[2] for r in ent} | {r[2] for r in near})
@@ -245,9 +254,9 @@ def neighbourhood(con: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str]
             campaigns[cid] = (anchor[0], anchor[1], _epoch(cred))
     return RawNeighbourhood(
         [(r[0], r[1], r[2], r[3], _epoch(r[4]) or 0.0, _epoch(r[5]) or 0.0, r[6]) for r in ent],
-        [(r[0], r[1], r[2], _epoch(r[3]) or 0.0, r[4], float(r[5]), _epoch(r[6]) or _epoch(r[3]) or 0.0)
+        [(r[0], r[1], r[2], _epoch(r[3]) or 0.0, r[4], float(r[5]), _epoch(r[6]) or _epoch(r[3]) or 0.0, r[7])
          for r in near],
-        campaigns, host_stats)
+        campaigns, host_stats, (float(est[0]), float(est[1])))
 
 
 # ------------------------------------------------------------------------------------------
@@ -282,8 +291,10 @@ def write_host_stats(con: duckdb.DuckDBPyConnection, stats: Mapping[str, Sequenc
     con.register("new_hosts", pa.table({
         "host": hosts, "first_seen": pa.array([_ts(stats[h][0]) for h in hosts], TS),
         "last_seen": pa.array([_ts(stats[h][1]) for h in hosts], TS),
-        "findings": [int(stats[h][2]) for h in hosts], "seeds": [int(stats[h][3]) for h in hosts]}))
-    con.execute("INSERT OR REPLACE INTO corr_hosts SELECT host, first_seen, last_seen, findings, seeds FROM new_hosts")
+        "findings": [int(stats[h][2]) for h in hosts], "active_hours": [int(stats[h][3]) for h in hosts],
+        "last_active": pa.array([_ts(stats[h][4]) if stats[h][4] >= 0 else None for h in hosts], TS)}))
+    con.execute("INSERT OR REPLACE INTO corr_hosts SELECT host, first_seen, last_seen, findings, active_hours, "
+                "last_active FROM new_hosts")
     con.unregister("new_hosts")
 
 
