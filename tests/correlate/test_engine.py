@@ -213,11 +213,30 @@ def test_feedback_rule_and_finding(tmp_path: Path) -> None:
 
 
 def test_chunks_bound_memory_and_agree(tmp_path: Path) -> None:
-    fs = apt() + noise(30)
+    fs = apt() + noise(12)
     a = store_with(tmp_path / "a", fs)
     b = store_with(tmp_path / "b", fs)
     correlate(a)
-    rep = correlate(b, CorrelateSettings(chunk_size=50))
+    rep = correlate(b, CorrelateSettings(chunk_size=25))
     assert rep.chunks > 5
     key = [(c.id, c.findings, c.detected_at) for c in campaigns_of(a, "detected_at IS NOT NULL")]
     assert key == [(c.id, c.findings, c.detected_at) for c in campaigns_of(b, "detected_at IS NOT NULL")]
+
+
+def test_shared_internal_peer_links_and_address_host_keys_resolve(tmp_path: Path) -> None:
+    st = Store.open(tmp_path / "s", create=True)
+    put_events(st, "network", [{"time": T0, "host": "ws07", "src_ip": "10.9.9.7", "dst_ip": "10.9.9.1",
+                                "initiated": True}], name="net.json")
+    host_side = finding("susp_download", minutes(0), ["TA0011"], "medium", host="ws07", dst_ip="10.66.0.9")
+    # a network sensor's finding, 19 hours later, whose host key is the workstation's address
+    wire_side = finding("zeek_beacon", hours(19), ["TA0011"], "medium", host="10.9.9.7", dst_ip="10.66.0.9")
+    elsewhere = finding("smb_exec", days(3), ["TA0008"], "high", host="srv03", src_ip="10.66.0.9")
+    with st.writer("t") as w:
+        w.write_findings([host_side, wire_side, elsewhere], "r")
+    correlate(st)
+    with st.state.connect() as con:
+        rows = {r[0]: r[1:] for r in con.execute("SELECT finding_id, campaign_id, host, link FROM campaign_members"
+                                                 ).fetchall()}
+    assert rows[wire_side.id][1] == "ws07"  # the address resolved to the host that uses it
+    assert rows[host_side.id][0] == rows[wire_side.id][0] == rows[elsewhere.id][0]
+    assert rows[wire_side.id][2] == "entity"  # the unmonitored peer 10.66.0.9 both talk to

@@ -165,6 +165,7 @@ def _enrich(session: Session, rows: list[_Row], s: CorrelateSettings) -> Enrichm
     out.logons = logon_sources(session, hosted, s.edge_window)
     addresses = {a for r in rows for a in r.keys.addresses} | {a for v in out.logons.values() for a, _ in v}
     addresses |= {a for ex in out.extra.values() for k in ("src_ip", "dst_ip") for a in ex.get(k, [])}
+    addresses |= {h for r in rows for h in r.keys.hosts if is_internal(h)}  # host keys that are addresses
     out.address_hosts = resolve_addresses(session, addresses)
     return out
 
@@ -180,7 +181,8 @@ def _chunk(store: Store, session: Session, chunk: pa.Table, supp: list[cs.Suppre
         extra = enr.extra.get(r.id)
         if extra:
             r.keys = finding_keys(r.entities, extra)
-        hosts = list(r.keys.hosts)
+        # a host key that is an address is the named host that uses it, when the events say which
+        hosts = list(dict.fromkeys(enr.address_hosts.get(h, h) if is_internal(h) else h for h in r.keys.hosts))
         if not hosts and r.keys.addresses:
             # a finding without a host (a network sensor's) belongs to the internal address that originated it
             first = r.keys.addresses[0]
@@ -205,14 +207,16 @@ def _chunk(store: Store, session: Session, chunk: pa.Table, supp: list[cs.Suppre
             key_rows["time"].append(t)
 
         edges_raw: dict[str, list[tuple[str, float]]] = {}
+        #: internal addresses the finding itself (or its events) names: shared peers link like artifacts
+        named: dict[str, list[str]] = {}
         for r in rows:
             host = r.hosts[0] if r.hosts else None
             for k in r.keys.keys:
                 if k.scope != INSTANCE:
                     krow(r.id, k.kind, k.value, host, r.time)
-            addrs = [(a, 1.0) for a in r.keys.addresses] + enr.logons.get(r.id, [])
-            addrs += [(a, 1.0) for kind in ("src_ip", "dst_ip") for a in enr.extra.get(r.id, {}).get(kind, [])
-                      if a not in r.keys.addresses]
+            own = [a.lower() for a in r.keys.addresses]
+            own += [a.lower() for kind in ("src_ip", "dst_ip") for a in enr.extra.get(r.id, {}).get(kind, [])]
+            addrs = [(a, 1.0) for a in own] + enr.logons.get(r.id, [])
             seen: set[str] = set()
             for a, hub in addrs:
                 a = a.lower()
@@ -220,6 +224,8 @@ def _chunk(store: Store, session: Session, chunk: pa.Table, supp: list[cs.Suppre
                     continue
                 seen.add(a)
                 edges_raw.setdefault(r.id, []).append((a, hub))
+                if a in own and a not in r.hosts and enr.address_hosts.get(a, a) not in r.hosts:
+                    named.setdefault(r.id, []).append(a)
                 krow(r.id, "addr", a, host, r.time)
                 if host:
                     krow(r.id, "peers", host, a, r.time)
@@ -245,7 +251,8 @@ def _chunk(store: Store, session: Session, chunk: pa.Table, supp: list[cs.Suppre
             by_id[r.id] = r
             routine, rule_hosts, rule_hours = rule_info.get(r.id, (False, 0, 0))
             weights[r.id] = evidence_weight(r.severity, rule_hosts, s)
-            rar = {k: rarity(k.kind, k.value) for k in r.keys.keys if k.scope in (GLOBAL, CROSS_HOST)}
+            keys = list(r.keys.keys) + [LinkKey("addr", a, GLOBAL) for a in named.get(r.id, [])]
+            rar = {k: rarity(k.kind, k.value) for k in keys if k.scope in (GLOBAL, CROSS_HOST)}
             host = r.hosts[0] if r.hosts else None
             hub = min(1.0, HUB_PEERS / max(1, prevalence.get(("peers", host), 1))) if host else 1.0
             edges = []
@@ -255,7 +262,7 @@ def _chunk(store: Store, session: Session, chunk: pa.Table, supp: list[cs.Suppre
                 if target not in r.hosts and w > 0:
                     edges.append(Edge(a, target, w))
             suppressed = r.id in finding_supp or any(_rule_match(x, r) for x in rule_supp)
-            items.append(Item(r.id, r.time.timestamp(), r.hosts, r.keys.keys, rar, edges, routine, suppressed,
+            items.append(Item(r.id, r.time.timestamp(), r.hosts, keys, rar, edges, routine, suppressed,
                               "TA0006" in r.tactics, r.time_last.timestamp(), r.rule, rule_hours))
         want_keys = [(k.kind, k.value) for it in items for k in it.keys
                      if k.scope == INSTANCE or it.rarity.get(k, 0.0) > 0]
