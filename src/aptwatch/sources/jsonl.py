@@ -95,10 +95,11 @@ class JsonLines(Source):
 
         def cursor() -> duckdb.DuckDBPyConnection:
             # DuckDB connections are not shared between threads; each worker gets its own cursor.
-            if not hasattr(local, "cur"):
-                local.cur = con.cursor()
-                local.cur.execute("SET TimeZone='UTC'")
-            return local.cur
+            cur: duckdb.DuckDBPyConnection | None = getattr(local, "cur", None)
+            if cur is None:
+                cur = local.cur = con.cursor()
+                cur.execute("SET TimeZone='UTC'")
+            return cur
 
         with ctx.open() as stream:
             chunks = prefetch(iter_line_chunks(stream), depth=2)
