@@ -9,9 +9,13 @@ from __future__ import annotations
 from aptwatch.registry import Registry
 from aptwatch.sources.base import Source
 from aptwatch.sources.jsonl import JsonLines
+from aptwatch.sources.zeek_json import ZeekJson
+from aptwatch.sources.zeek_tsv import ZeekTsv
 
 SOURCES: Registry[Source] = Registry("source", [
     JsonLines(),
+    ZeekTsv(),
+    ZeekJson(),
 ])
 
 
