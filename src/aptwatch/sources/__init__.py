@@ -9,6 +9,7 @@ from __future__ import annotations
 from aptwatch.registry import Registry
 from aptwatch.sources.base import Source
 from aptwatch.sources.jsonl import JsonLines
+from aptwatch.sources.suricata_eve import SuricataEve
 from aptwatch.sources.zeek_json import ZeekJson
 from aptwatch.sources.zeek_tsv import ZeekTsv
 
@@ -16,6 +17,7 @@ SOURCES: Registry[Source] = Registry("source", [
     JsonLines(),
     ZeekTsv(),
     ZeekJson(),
+    SuricataEve(),
 ])
 
 

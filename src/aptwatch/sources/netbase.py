@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import duckdb
@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aptwatch.model.hosts import host_keys
+from aptwatch.model.records import IngestWarning
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -119,6 +120,18 @@ class DuckRun:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def bad_json_lines(bad: pa.Table) -> Iterator[IngestWarning]:
+    """Warnings for lines (`record`, `line`) that are not JSON objects: `bad_json` or `not_object`."""
+    for rec, line in zip(bad.column("record").to_pylist(), bad.column("line").to_pylist(), strict=True):
+        reason = "bad_json"
+        try:
+            if not isinstance(orjson.loads(line), dict):
+                reason = "not_object"
+        except orjson.JSONDecodeError:
+            pass
+        yield IngestWarning(reason, IngestWarning.excerpt(line), rec)
 
 
 def drop_columns(table: pa.Table, names: Sequence[str]) -> pa.Table:

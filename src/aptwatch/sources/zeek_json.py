@@ -32,6 +32,7 @@ from aptwatch.sources.lines import iter_line_chunks
 from aptwatch.sources.netbase import (
     DuckRun,
     IpNetwork,
+    bad_json_lines,
     drop_columns,
     endpoint_hosts,
     epoch_time_sql,
@@ -39,6 +40,7 @@ from aptwatch.sources.netbase import (
     sql_str,
 )
 from aptwatch.sources.zeek_map import (
+    JsonAccess,
     column_sql,
     endpoint_sql,
     logmap,
@@ -82,42 +84,6 @@ def looks_like_zeek(obj: dict[str, Any], name: str) -> bool:
     return path_from_fields(_flat_keys(obj)) is not None
 
 
-class _JsonAccess:
-    """Fields as SQL over `v`, the list of JSON values extracted once per line."""
-
-    def __init__(self, style: str) -> None:
-        self.style = style
-        self.paths: list[str] = []
-        self.index: dict[str, int] = {}
-
-    def path(self, name: str) -> str:
-        if "." not in name or self.style == "dotted":
-            return "$." + '"' + name.replace('"', '\\"') + '"'
-        if self.style == "nested":
-            return "$." + ".".join('"' + p.replace('"', '\\"') + '"' for p in name.split("."))
-        return "$." + '"' + name.replace(".", "_").replace('"', '\\"') + '"'
-
-    def _v(self, name: str) -> str:
-        if name not in self.index:
-            self.index[name] = len(self.paths) + 1
-            self.paths.append(self.path(name))
-        return f"v[{self.index[name]}]"
-
-    def has(self, name: str) -> bool:
-        return True  # any record may carry any field; absent ones extract as NULL
-
-    def text(self, name: str) -> str:
-        return f"json_extract_string({self._v(name)}, '$')"
-
-    def number(self, name: str, sql_type: str) -> str:
-        return f"TRY_CAST({self.text(name)} AS {sql_type})"
-
-    def items(self, name: str) -> str:
-        v = self._v(name)
-        return (f"(CASE WHEN {v} IS NULL OR json_type({v}) = 'NULL' THEN NULL WHEN json_type({v}) = 'ARRAY' "
-                f"THEN json_extract_string({v}, '$[*]') ELSE [{self.text(name)}] END)")
-
-
 def detect_style(samples: Sequence[dict[str, Any]]) -> str:
     """dotted (Zeek), nested (dots expanded to objects) or underscore (de-dotted), by majority."""
     votes: Counter[str] = Counter()
@@ -135,15 +101,16 @@ def detect_style(samples: Sequence[dict[str, Any]]) -> str:
 def compile_path(path: str, style: str) -> str:
     """SELECT over `seg(record, line)` for records of one Zeek log path."""
     m = logmap(path)
-    acc = _JsonAccess(style)
+    acc = JsonAccess(style)
     cols, _consumed = column_sql(m, acc)
     orig, resp = endpoint_sql(m, acc)
     time = f"COALESCE({epoch_time_sql(acc.text('ts'))}, {epoch_time_sql(acc.text('@timestamp'))})"
     provider = f"COALESCE({acc.text('_system_name')}, 'zeek')"
+    has_ts = f"{acc.text('ts')} IS NOT NULL"
     select = "".join(f"{expr} AS \"{col}\", " for col, expr in cols.items())
-    paths = ", ".join(sql_str(p) for p in acc.paths)
+    paths = ", ".join(sql_str(p) for p in acc.paths)  # last: every field above is registered by now
     return (f"WITH s AS (SELECT record, line, json_extract(line, [{paths}]) AS v FROM seg) "
-            f"SELECT record, {time} AS time, {acc.text('ts')} IS NOT NULL AS has_ts, {sql_str(path)} AS channel, "
+            f"SELECT record, {time} AS time, {has_ts} AS has_ts, {sql_str(path)} AS channel, "
             f"{provider} AS provider, {select}{orig} AS __orig, {resp} AS __resp, line AS raw FROM s")
 
 
@@ -206,7 +173,7 @@ class _Plan:
         head = self._classify(run, chunk)
         ok = pc.fill_null(head.column("ok"), False)
         if (pc.sum(ok).as_py() or 0) != chunk.num_rows:
-            yield from _bad_lines(chunk.filter(pc.invert(ok)))
+            yield from bad_json_lines(chunk.filter(pc.invert(ok)))
             chunk = chunk.filter(ok)
             head = head.filter(ok)
         if not chunk.num_rows:
@@ -246,15 +213,3 @@ class _Plan:
         hosts = endpoint_hosts(out.column("__orig"), out.column("__resp"), networks)
         out = drop_columns(out, ("has_ts", "__orig", "__resp")).append_column("host", hosts)
         yield TableBatch(logmap(path).table, out)
-
-
-def _bad_lines(bad: pa.Table) -> Iterator[IngestWarning]:
-    for rec, line in zip(bad.column("record").to_pylist(), bad.column("line").to_pylist(), strict=True):
-        reason = "bad_json"
-        try:
-            if not isinstance(orjson.loads(line), dict):
-                reason = "not_object"
-        except orjson.JSONDecodeError:
-            pass
-        yield IngestWarning(reason, IngestWarning.excerpt(line), rec)
-

@@ -367,6 +367,49 @@ def endpoint_sql(m: LogMap, acc: Accessor) -> tuple[str, str]:
     return pick(m.endpoints[0]), pick(m.endpoints[1])
 
 
+class JsonAccess:
+    """Fields as SQL over `v`, the list of JSON values extracted once per line (`paths`, in order).
+
+    `style` says how a dotted name is spelled: `dotted` (a top-level key with dots, Zeek), `nested`
+    (objects, Suricata EVE and dot-expanding shippers) or `underscore` (de-dotted keys).
+    """
+
+    def __init__(self, style: str) -> None:
+        self.style = style
+        self.paths: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def path(self, name: str) -> str:
+        if "." not in name or self.style == "dotted":
+            return "$." + '"' + name.replace('"', '\\"') + '"'
+        if self.style == "nested":  # numeric parts are array indexes: dns.queries.0.rrname
+            out = "$"
+            for part in name.split("."):
+                out += f"[{part}]" if part.isdigit() else '."' + part.replace('"', '\\"') + '"'
+            return out
+        return "$." + '"' + name.replace(".", "_").replace('"', '\\"') + '"'
+
+    def _v(self, name: str) -> str:
+        if name not in self.index:
+            self.index[name] = len(self.paths) + 1
+            self.paths.append(self.path(name))
+        return f"v[{self.index[name]}]"
+
+    def has(self, name: str) -> bool:
+        return True  # any record may carry any field; absent ones extract as NULL
+
+    def text(self, name: str) -> str:
+        return f"json_extract_string({self._v(name)}, '$')"
+
+    def number(self, name: str, sql_type: str) -> str:
+        return f"TRY_CAST({self.text(name)} AS {sql_type})"
+
+    def items(self, name: str) -> str:
+        v = self._v(name)
+        return (f"(CASE WHEN {v} IS NULL OR json_type({v}) = 'NULL' THEN NULL WHEN json_type({v}) = 'ARRAY' "
+                f"THEN json_extract_string({v}, '$[*]') ELSE [{self.text(name)}] END)")
+
+
 #: Zeek #types -> how the value is written into the `data` JSON
 def data_member_sql(name: str, zeek_type: str, raw: str, unset: str, empty: str, set_sep: str) -> str:
     """SQL yielding `"name":<json value>` or NULL (unset) for one TSV field; `raw` is its text."""
