@@ -31,7 +31,8 @@ EVENTS: list[dict[str, object]] = [
     {**BASE, "timestamp": "2024-03-01T10:00:00.1+0100", "event_type": "tls",
      "tls": {"subject": "CN=evil.example", "issuerdn": "CN=evil.example", "sni": "evil.example", "version": "TLS 1.2",
              "fingerprint": "2D:D1:9F:80:99:86:FC:AC:5F:2A:2A:FD:A3:F3:7E:96:7C:DD:24:37",
-             "ja3": {"hash": "72a589da586844d7f0818ce684948eea"}, "ja3s": {"hash": "e35df3e00ca4ef31d42b34bebaa2f86e"}}},
+             "ja3": {"hash": "72a589da586844d7f0818ce684948eea"},
+             "ja3s": {"hash": "e35df3e00ca4ef31d42b34bebaa2f86e"}}},
     {**BASE, "dest_port": 53, "proto": "UDP", "timestamp": "2024-03-01T10:00:01+0100", "event_type": "dns",
      "dns": {"type": "answer", "id": 1, "rrname": "evil.example", "rrtype": "A", "rcode": "NOERROR", "version": 2,
              "answers": [{"rrname": "evil.example", "rrtype": "A", "rdata": "198.51.100.7"}],
@@ -152,13 +153,15 @@ def test_shared_samples() -> None:
     assert all(a["signature"] and a["signature_id"] and a["src_ip"] and a["time"] for a in alerts)
     assert Counter(a["host"] for a in alerts).most_common(1)[0][0] == "192.168.1.129"  # the honeypot, not attackers
     for name, n in (("wrccdc-2018", 207), ("wrccdc-2017", 161), ("first-org-conf-2015", 136), ("honeypot-2018", 44)):
-        tables, warnings = run(SuricataEve(), shared_path("suricata-alert-samples", "samples", name, "alerts-only.json"))
+        sample = shared_path("suricata-alert-samples", "samples", name, "alerts-only.json")
+        tables, warnings = run(SuricataEve(), sample)
         assert warnings == [] and {t: v.num_rows for t, v in tables.items()} == {"ids_alert": n}, name
 
 
 _event = st.fixed_dictionaries({"timestamp": st.one_of(st.just("2024-03-01T10:00:00+0000"), st.text(max_size=5)),
                                 "event_type": st.sampled_from(["alert", "flow", "dns", "smb", "tls", "x", "rdp"])},
-                               optional={"src_ip": st.text(max_size=8), "dest_port": st.integers(-(2**63), 2**63 - 1) | st.text(max_size=3),
+                               optional={"src_ip": st.text(max_size=8),
+                                         "dest_port": st.integers(-(2**63), 2**63 - 1) | st.text(max_size=3),
                                          "alert": st.dictionaries(st.sampled_from(["signature", "metadata"]),
                                                                   st.text(max_size=4) | st.lists(st.text(max_size=3))),
                                          "dns": st.dictionaries(st.sampled_from(["rrname", "answers", "grouped"]),

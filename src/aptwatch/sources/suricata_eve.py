@@ -237,9 +237,9 @@ def _array_records(ctx: ReadContext,
             return
         except (duckdb.Error, UnicodeDecodeError, OSError, pa.ArrowException):  # the reader raises OSError
             if n:  # damage after elements already handed on: report it, do not read them twice
-                warning = IngestWarning("bad_json", f"JSON array damaged after element {n}; the rest is not read",
+                damaged = IngestWarning("bad_json", f"JSON array damaged after element {n}; the rest is not read",
                                         n + 1)
-                yield pa.array([], pa.string()), pa.array([], pa.int64()), (warning,)
+                yield pa.array([], pa.string()), pa.array([], pa.int64()), (damaged,)
                 return
     with open(path, "rb") as f:
         texts, warning = _salvage_array(f)
