@@ -11,6 +11,7 @@ from aptwatch.sources.argus import Argus
 from aptwatch.sources.base import Source
 from aptwatch.sources.jsonl import JsonLines
 from aptwatch.sources.nfdump_csv import NfdumpCsv
+from aptwatch.sources.pcap import Pcap
 from aptwatch.sources.suricata_eve import SuricataEve
 from aptwatch.sources.zeek_json import ZeekJson
 from aptwatch.sources.zeek_tsv import ZeekTsv
@@ -22,6 +23,7 @@ SOURCES: Registry[Source] = Registry("source", [
     SuricataEve(),
     NfdumpCsv(),
     Argus(),
+    Pcap(),
 ])
 
 
