@@ -168,7 +168,7 @@ _event = st.fixed_dictionaries({"timestamp": st.one_of(st.just("2024-03-01T10:00
                                                                 st.text(max_size=4) | st.none())})
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(_event, min_size=1, max_size=12), st.lists(st.binary(max_size=30), max_size=4))
 def test_fuzz_never_raises_and_accounts_for_every_line(tmp_path: Path, events: list[dict[str, object]],
                                                        junk: list[bytes]) -> None:

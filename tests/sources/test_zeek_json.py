@@ -109,7 +109,7 @@ _value = st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(al
     | st.lists(st.text(max_size=4), max_size=3)
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.dictionaries(st.sampled_from(["ts", "uid", "id.orig_h", "id_resp_h", "_path", "answers",
                                                  "orig_bytes", "success", "query", "note"]), _value, max_size=6),
                 min_size=1, max_size=12),

@@ -149,7 +149,7 @@ def test_ingest_gzip_end_to_end(tmp_path: Path) -> None:
 _field = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=12)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.lists(_field, min_size=0, max_size=26), max_size=15), st.booleans())
 def test_fuzz_every_data_line_is_stored_or_warned(tmp_path: Path, lines: list[list[str]], header: bool) -> None:
     body = "\n".join("\t".join(f) for f in lines)

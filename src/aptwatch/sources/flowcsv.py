@@ -21,7 +21,7 @@ from aptwatch.concurrency import prefetch
 from aptwatch.model.records import IngestWarning, TableBatch
 from aptwatch.sources.base import ReadContext
 from aptwatch.sources.lines import iter_line_chunks
-from aptwatch.sources.netbase import DuckRun, drop_columns, endpoint_hosts, json_key, parse_networks, sql_str
+from aptwatch.sources.netbase import BLANKS, DuckRun, drop_columns, endpoint_hosts, json_key, parse_networks, sql_str
 from aptwatch.sources.zeek_map import LogMap, column_sql, endpoint_sql
 
 DELIMITERS = (",", "\t", ";", "|")
@@ -98,9 +98,9 @@ def read_flows(ctx: ReadContext, m: LogMap, time_columns: tuple[str, ...], provi
                 continue
             lines = chunk.lines
             records = chunk.line_numbers
-            nonblank = pc.not_equal(pc.utf8_trim_whitespace(lines), "")
+            nonblank = pc.not_equal(pc.utf8_trim(lines, characters=BLANKS), "")
             if trailer is not None:
-                stop = np.flatnonzero(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(lines), trailer), False)
+                stop = np.flatnonzero(pc.fill_null(pc.equal(pc.utf8_trim(lines, characters=BLANKS), trailer), False)
                                       .to_numpy(zero_copy_only=False))
                 if len(stop):
                     lines, records, nonblank = lines[: stop[0]], records[: stop[0]], nonblank[: stop[0]]

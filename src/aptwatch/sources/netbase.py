@@ -24,6 +24,9 @@ from aptwatch.model.hosts import host_keys
 from aptwatch.model.records import IngestWarning
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: what counts as blank around a line: ASCII whitespace only (Unicode "whitespace" includes
+#: control characters such as U+001C, which are content, not blanks)
+BLANKS = " \t\r\x0b\x0c"
 
 
 def parse_networks(cidrs: Sequence[str]) -> tuple[IpNetwork, ...]:

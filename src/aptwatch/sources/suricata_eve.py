@@ -37,6 +37,7 @@ from aptwatch.model.records import IngestWarning, TableBatch
 from aptwatch.sources.base import ReadContext, Source, first_lines
 from aptwatch.sources.lines import iter_line_chunks
 from aptwatch.sources.netbase import (
+    BLANKS,
     DuckRun,
     IpNetwork,
     bad_json_lines,
@@ -276,7 +277,7 @@ def _salvage_array(f: IO[bytes]) -> tuple[list[str], IngestWarning | None]:
 def _run_chunk(run: DuckRun, sqls: dict[str, str], lines: pa.Array, numbers: pa.Array,
                networks: tuple[IpNetwork, ...]) -> Iterator[TableBatch | IngestWarning]:
     chunk = pa.table({"record": numbers, "line": lines})
-    chunk = chunk.filter(pc.not_equal(pc.utf8_trim_whitespace(lines), ""))
+    chunk = chunk.filter(pc.not_equal(pc.utf8_trim(lines, characters=BLANKS), ""))
     if not chunk.num_rows:
         return
     head = _classify(run, chunk)

@@ -30,6 +30,7 @@ from aptwatch.model.records import IngestWarning, TableBatch
 from aptwatch.sources.base import ReadContext, Source, first_lines
 from aptwatch.sources.lines import iter_line_chunks
 from aptwatch.sources.netbase import (
+    BLANKS,
     DuckRun,
     IpNetwork,
     bad_json_lines,
@@ -166,7 +167,7 @@ class _Plan:
     def run(self, run: DuckRun, lines: pa.Array, numbers: pa.Array,
             networks: tuple[IpNetwork, ...]) -> Iterator[TableBatch | IngestWarning]:
         chunk = pa.table({"record": numbers, "line": lines})
-        nonblank = pc.not_equal(pc.utf8_trim_whitespace(lines), "")
+        nonblank = pc.not_equal(pc.utf8_trim(lines, characters=BLANKS), "")
         chunk = chunk.filter(nonblank)
         if not chunk.num_rows:
             return
