@@ -7,11 +7,15 @@ first (low `priority`), catch-alls last; ties keep registration order.
 from __future__ import annotations
 
 from aptwatch.registry import Registry
+from aptwatch.sources.ait_ads import AitAdsCsv
 from aptwatch.sources.base import Source
 from aptwatch.sources.jsonl import JsonLines
+from aptwatch.sources.wazuh import WazuhAlerts
 
 SOURCES: Registry[Source] = Registry("source", [
     JsonLines(),
+    WazuhAlerts(),
+    AitAdsCsv(),
 ])
 
 
