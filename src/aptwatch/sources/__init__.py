@@ -9,6 +9,7 @@ from __future__ import annotations
 from aptwatch.registry import Registry
 from aptwatch.sources.ait_ads import AitAdsCsv
 from aptwatch.sources.base import Source
+from aptwatch.sources.evtx import Evtx
 from aptwatch.sources.jsonl import JsonLines
 from aptwatch.sources.wazuh import WazuhAlerts
 
@@ -16,6 +17,7 @@ SOURCES: Registry[Source] = Registry("source", [
     JsonLines(),
     WazuhAlerts(),
     AitAdsCsv(),
+    Evtx(),
 ])
 
 
