@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from aptwatch.cli.common import StoreOpt, WaitOpt, err_console
+from aptwatch.context.networks import InternalNetworks, parse_networks, save_networks
 from aptwatch.errors import InputError
 from aptwatch.ingest import IngestReport
 from aptwatch.ingest import Progress as IngestProgress
@@ -19,6 +20,9 @@ from aptwatch.store import Store
 PathsArg = Annotated[list[Path], typer.Argument(help="Files or folders (archives are read in place).",
                                                 show_default=False)]
 WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Parser processes (default: CPU count).", min=1)]
+InternalNetOpt = Annotated[list[str] | None, typer.Option(
+    "--internal-net", help="Internal address range, CIDR (repeatable). Replaces the store's configured ranges "
+                           "(default: RFC 1918, RFC 6598, RFC 4193, link-local, loopback) and is saved in the store.")]
 
 
 class BarProgress(IngestProgress):
@@ -40,8 +44,18 @@ class BarProgress(IngestProgress):
         self.bar.stop()
 
 
-def do_ingest(store: Store, paths: list[Path], workers: int | None, wait: float, command: str) -> IngestReport:
+def configure_networks(store: Store, internal_nets: list[str] | None, wait: float) -> None:
+    """Save `--internal-net` ranges in the store (address context is re-derived with them)."""
+    if internal_nets:
+        nets = InternalNetworks(parse_networks(internal_nets))
+        with store.writer("configure", wait=wait):
+            save_networks(store, nets)
+
+
+def do_ingest(store: Store, paths: list[Path], workers: int | None, wait: float, command: str,
+              internal_nets: list[str] | None = None) -> IngestReport:
     console = err_console()
+    configure_networks(store, internal_nets, wait)
     progress = BarProgress(console)
     try:
         report = run_ingest(store, paths, workers=workers, wait=wait, progress=progress, command=command)
@@ -69,10 +83,13 @@ def check_paths(paths: list[Path]) -> None:
             raise InputError("no such file or directory", location=str(p))
 
 
-def ingest(paths: PathsArg, store: StoreOpt = None, workers: WorkersOpt = None, wait: WaitOpt = 0.0) -> None:
+def ingest(paths: PathsArg, store: StoreOpt = None, workers: WorkersOpt = None, wait: WaitOpt = 0.0,
+           internal_net: InternalNetOpt = None) -> None:
     """Read log files and folders into the store. Format is sniffed from content; re-ingesting adds nothing."""
     check_paths(paths)
+    if internal_net:
+        parse_networks(internal_net)  # a bad range is a usage error before anything is created
     st = Store.open(store, create=True)
-    report = do_ingest(st, paths, workers, wait, "ingest")
+    report = do_ingest(st, paths, workers, wait, "ingest", internal_net)
     if report.failed:
         raise typer.Exit(1)

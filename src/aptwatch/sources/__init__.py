@@ -7,6 +7,7 @@ first (low `priority`), catch-alls last; ties keep registration order.
 from __future__ import annotations
 
 from aptwatch.registry import Registry
+from aptwatch.sources.ait_ads import AitAdsCsv
 from aptwatch.sources.argus import Argus
 from aptwatch.sources.base import Source
 from aptwatch.sources.evtx import Evtx
@@ -14,11 +15,14 @@ from aptwatch.sources.jsonl import JsonLines
 from aptwatch.sources.nfdump_csv import NfdumpCsv
 from aptwatch.sources.pcap import Pcap
 from aptwatch.sources.suricata_eve import SuricataEve
+from aptwatch.sources.wazuh import WazuhAlerts
 from aptwatch.sources.zeek_json import ZeekJson
 from aptwatch.sources.zeek_tsv import ZeekTsv
 
 SOURCES: Registry[Source] = Registry("source", [
     JsonLines(),
+    WazuhAlerts(),
+    AitAdsCsv(),
     Evtx(),
     ZeekTsv(),
     ZeekJson(),
