@@ -38,8 +38,8 @@ from aptwatch.sources.base import ReadContext, Source, first_lines
 from aptwatch.sources.lines import iter_line_chunks
 from aptwatch.sources.netbase import (
     BLANKS,
+    AddressContext,
     DuckRun,
-    IpNetwork,
     bad_json_lines,
     drop_columns,
     endpoint_hosts,
@@ -201,7 +201,7 @@ class SuricataEve(Source):
         return all(isinstance(o, dict) and isinstance(o.get("event_type"), str) and "timestamp" in o for o in objs)
 
     def read(self, ctx: ReadContext) -> Iterator[TableBatch | IngestWarning]:
-        networks = parse_networks(ctx.settings.internal_networks)
+        networks = AddressContext(parse_networks(ctx.settings.internal_networks))
         sqls: dict[str, str] = {}
         with DuckRun() as run:
             with ctx.open() as stream:
@@ -275,7 +275,7 @@ def _salvage_array(f: IO[bytes]) -> tuple[list[str], IngestWarning | None]:
 
 
 def _run_chunk(run: DuckRun, sqls: dict[str, str], lines: pa.Array, numbers: pa.Array,
-               networks: tuple[IpNetwork, ...]) -> Iterator[TableBatch | IngestWarning]:
+               networks: AddressContext) -> Iterator[TableBatch | IngestWarning]:
     chunk = pa.table({"record": numbers, "line": lines})
     chunk = chunk.filter(pc.not_equal(pc.utf8_trim(lines, characters=BLANKS), ""))
     if not chunk.num_rows:

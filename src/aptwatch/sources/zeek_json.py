@@ -31,8 +31,8 @@ from aptwatch.sources.base import ReadContext, Source, first_lines
 from aptwatch.sources.lines import iter_line_chunks
 from aptwatch.sources.netbase import (
     BLANKS,
+    AddressContext,
     DuckRun,
-    IpNetwork,
     bad_json_lines,
     drop_columns,
     endpoint_hosts,
@@ -131,7 +131,7 @@ class ZeekJson(Source):
         return all(isinstance(o, dict) for o in objs) and all(looks_like_zeek(o, name) for o in objs)
 
     def read(self, ctx: ReadContext) -> Iterator[TableBatch | IngestWarning]:
-        networks = parse_networks(ctx.settings.internal_networks)
+        networks = AddressContext(parse_networks(ctx.settings.internal_networks))
         plan: _Plan | None = None
         with DuckRun() as run, ctx.open() as stream:
             for chunk in prefetch(iter_line_chunks(stream), depth=1):
@@ -165,7 +165,7 @@ class _Plan:
         return cls(style, default)
 
     def run(self, run: DuckRun, lines: pa.Array, numbers: pa.Array,
-            networks: tuple[IpNetwork, ...]) -> Iterator[TableBatch | IngestWarning]:
+            networks: AddressContext) -> Iterator[TableBatch | IngestWarning]:
         chunk = pa.table({"record": numbers, "line": lines})
         nonblank = pc.not_equal(pc.utf8_trim(lines, characters=BLANKS), "")
         chunk = chunk.filter(nonblank)
@@ -201,7 +201,7 @@ class _Plan:
                              f"COALESCE({extract}[1], {extract}[2]) END AS pth FROM chunk", chunk=chunk)
 
     def _run_path(self, run: DuckRun, path: str, part: pa.Table,
-                  networks: tuple[IpNetwork, ...]) -> Iterator[TableBatch | IngestWarning]:
+                  networks: AddressContext) -> Iterator[TableBatch | IngestWarning]:
         sql = self.sql.get(path)
         if sql is None:
             sql = self.sql[path] = compile_path(path, self.style)

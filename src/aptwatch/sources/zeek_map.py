@@ -316,7 +316,8 @@ def _field_sql(acc: Accessor, name: str, kind: str) -> str:
     if kind == "bool":
         return _bool_sql(acc.text(name))
     if kind == "first":
-        return f"({acc.items(name)})[1]"
+        first = getattr(acc, "first", None)  # TSV knows scalars from #types: no list round trip
+        return first(name) if first is not None else f"({acc.items(name)})[1]"
     if kind == "join":
         return f"array_to_string({acc.items(name)}, ',')"
     if kind == "join_sc":

@@ -35,8 +35,8 @@ from aptwatch.model.records import IngestWarning, TableBatch
 from aptwatch.sources.base import ReadContext, Source, first_lines
 from aptwatch.sources.lines import iter_line_chunks
 from aptwatch.sources.netbase import (
+    AddressContext,
     DuckRun,
-    IpNetwork,
     drop_columns,
     endpoint_hosts,
     epoch_time_sql,
@@ -85,6 +85,11 @@ class _TsvAccess:
 
     def number(self, name: str, sql_type: str) -> str:
         return f"TRY_CAST({self.raw(name)} AS {sql_type})"
+
+    def first(self, name: str) -> str:
+        if self.types[name].lower().startswith(_CONTAINER):
+            return f"({self.items(name)})[1]"
+        return self.text(name)
 
     def items(self, name: str) -> str:
         r = self.raw(name)
@@ -171,12 +176,11 @@ def compile_block(block: _Block, name: str) -> str:
             else "CAST(NULL AS VARCHAR)")
     select = [f"{expr} AS \"{col}\"" for col, expr in cols.items()]
     bad_time = (f"(time IS NULL AND f[{acc.pos['ts']}] <> {sql_str(block.unset)})" if acc.has("ts") else "false")
-    return (f"WITH s AS (SELECT record, line, string_split(line, {sql_str(block.sep)}) AS f FROM seg "
-            f"WHERE line <> ''), "
-            f"t AS (SELECT record, line, f, len(f) = {len(fields)} AS ok, {time} AS time FROM s) "
+    return (f"WITH s AS (SELECT record, string_split(line, {sql_str(block.sep)}) AS f FROM seg), "
+            f"t AS (SELECT record, f, len(f) = {len(fields)} AS ok, {time} AS time FROM s) "
             f"SELECT record, ok, {bad_time} AS bad_time, time, {sql_str(path)} AS channel, 'zeek' AS provider, "
             + "".join(s + ", " for s in select)
-            + f"{orig} AS __orig, {resp} AS __resp, {data} AS data, line AS raw FROM t")
+            + f"{orig} AS __orig, {resp} AS __resp, {data} AS data FROM t")
 
 
 class ZeekTsv(Source):
@@ -189,7 +193,7 @@ class ZeekTsv(Source):
         return bool(lines) and (lines[0].startswith(b"#separator") or lines[0].startswith(b"#fields\t"))
 
     def read(self, ctx: ReadContext) -> Iterator[TableBatch | IngestWarning]:
-        networks = parse_networks(ctx.settings.internal_networks)
+        networks = AddressContext(parse_networks(ctx.settings.internal_networks))
         block = _Block()
         with DuckRun() as run, ctx.open() as stream:
             for chunk in prefetch(iter_line_chunks(stream), depth=1):
@@ -198,7 +202,7 @@ class ZeekTsv(Source):
 
 
 def _read_chunk(run: DuckRun, block: _Block, lines: pa.Array, first_line: int, name: str,
-                networks: tuple[IpNetwork, ...]) -> Iterator[TableBatch | IngestWarning]:
+                networks: AddressContext) -> Iterator[TableBatch | IngestWarning]:
     is_header = pc.fill_null(pc.starts_with(lines, "#"), False).to_numpy(zero_copy_only=False)
     headers = np.flatnonzero(is_header)
     start = 0
@@ -211,14 +215,24 @@ def _read_chunk(run: DuckRun, block: _Block, lines: pa.Array, first_line: int, n
 
 
 def _read_run(run: DuckRun, block: _Block, lines: pa.Array, first_line: int, name: str,
-              networks: tuple[IpNetwork, ...]) -> Iterator[TableBatch | IngestWarning]:
+              networks: AddressContext) -> Iterator[TableBatch | IngestWarning]:
     records = pa.array(np.arange(first_line, first_line + len(lines), dtype=np.int64))
     if block.fields is None:
         yield from _headerless(block, lines, records)
         return
     if block.sql is None:
         block.sql = compile_block(block, name)
-    out = run.query(block.sql, seg=pa.table({"record": records, "line": lines}))
+    seg = pa.table({"record": records, "line": lines})
+    nonblank = pc.not_equal(lines, "")
+    if not pc.all(nonblank).as_py():
+        seg = seg.filter(nonblank)
+    out = run.query(block.sql, seg=seg)
+    # `raw` is the input line itself (no copy through the engine); DuckDB keeps the row order of a
+    # projection, which the record numbers confirm (else the rows are matched by record)
+    if out.num_rows == seg.num_rows and pc.all(pc.equal(out.column("record"), seg.column("record"))).as_py():
+        out = out.append_column("raw", seg.column("line"))
+    else:
+        out = out.join(seg.rename_columns(["record", "raw"]), "record").sort_by("record")
     ok = pc.fill_null(out.column("ok"), False)
     n_ok = pc.sum(ok).as_py() or 0
     if n_ok != out.num_rows:
