@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from aptwatch.sources.netbase import json_key
+from aptwatch.sources.netbase import sql_str
 
 Kind = Literal["str", "lower", "int", "bigint", "double", "bool", "first", "join", "join_sc", "time"]
 
@@ -412,14 +412,16 @@ class JsonAccess:
 
 
 #: Zeek #types -> how the value is written into the `data` JSON
-def data_member_sql(name: str, zeek_type: str, raw: str, unset: str, empty: str, set_sep: str) -> str:
-    """SQL yielding `"name":<json value>` or NULL (unset) for one TSV field; `raw` is its text."""
-    key = json_key(name)
+def data_value_sql(zeek_type: str, raw: str, unset: str, empty: str, set_sep: str) -> str:
+    """SQL for one TSV field's typed value in `data` (`raw` is its text): counts as numbers, bools as
+    booleans, sets / vectors as lists, strings as text, `(empty)` as '' or [], unset as NULL. Built into
+    one `json_object` per row: the engine's JSON writer is about three times faster than concatenating
+    members (and writes unset fields as null, a faithful reading of Zeek's `-`)."""
     t = zeek_type.lower()
+    unset_q, empty_q = sql_str(unset), sql_str(empty)
     if t.startswith(("set[", "vector[", "table[")):
-        sep = set_sep.replace("'", "''")
         elem = t[t.index("[") + 1:].rstrip("]")
-        items = f"string_split({raw}, '{sep}')"
+        items = f"string_split({raw}, {sql_str(set_sep)})"
         if elem in ("count", "int", "port"):
             items = f"list_transform({items}, lambda x: TRY_CAST(x AS BIGINT))"
         elif elem in ("double", "interval", "time"):
@@ -427,14 +429,11 @@ def data_member_sql(name: str, zeek_type: str, raw: str, unset: str, empty: str,
                      "THEN TRY_CAST(x AS DOUBLE) END)")
         elif elem == "bool":
             items = f"list_transform({items}, lambda x: CASE x WHEN 'T' THEN true WHEN 'F' THEN false END)"
-        return (f"(CASE {raw} WHEN '{unset}' THEN NULL WHEN '{empty}' THEN {key} || '[]' "
-                f"ELSE {key} || to_json({items}) END)")
+        return f"(CASE {raw} WHEN {unset_q} THEN NULL WHEN {empty_q} THEN [] ELSE {items} END)"
     if t in ("count", "int", "port"):
-        return f"({key} || CAST(TRY_CAST({raw} AS BIGINT) AS VARCHAR))"
+        return f"TRY_CAST({raw} AS BIGINT)"
     if t in ("double", "interval", "time"):
-        return (f"(CASE WHEN isfinite(TRY_CAST({raw} AS DOUBLE)) THEN {key} || "
-                f"CAST(TRY_CAST({raw} AS DOUBLE) AS VARCHAR) END)")
+        return f"(CASE WHEN isfinite(TRY_CAST({raw} AS DOUBLE)) THEN TRY_CAST({raw} AS DOUBLE) END)"
     if t == "bool":
-        return f"(CASE {raw} WHEN 'T' THEN {key} || 'true' WHEN 'F' THEN {key} || 'false' END)"
-    return (f"(CASE {raw} WHEN '{unset}' THEN NULL WHEN '{empty}' THEN {key} || '\"\"' "
-            f"ELSE {key} || to_json({raw}) END)")
+        return f"(CASE {raw} WHEN 'T' THEN true WHEN 'F' THEN false END)"
+    return f"(CASE {raw} WHEN {unset_q} THEN NULL WHEN {empty_q} THEN '' ELSE {raw} END)"

@@ -45,7 +45,7 @@ from aptwatch.sources.netbase import (
 )
 from aptwatch.sources.zeek_map import (
     column_sql,
-    data_member_sql,
+    data_value_sql,
     endpoint_sql,
     logmap,
     path_from_fields,
@@ -169,11 +169,9 @@ def compile_block(block: _Block, name: str) -> str:
     else:
         time = "CAST(NULL AS TIMESTAMPTZ)"
     consumed.add("ts")
-    members = [data_member_sql(f, types[i], f"f[{i + 1}]", block.unset.replace("'", "''"),
-                               block.empty.replace("'", "''"), block.set_sep)
+    members = [f"{sql_str(f)}, {data_value_sql(types[i], f'f[{i + 1}]', block.unset, block.empty, block.set_sep)}"
                for i, f in enumerate(fields) if f not in consumed and acc.pos.get(f) == i + 1]
-    data = (f"NULLIF('{{' || concat_ws(',', {', '.join(members)}) || '}}', '{{}}')" if members
-            else "CAST(NULL AS VARCHAR)")
+    data = f"CAST(json_object({', '.join(members)}) AS VARCHAR)" if members else "CAST(NULL AS VARCHAR)"
     select = [f"{expr} AS \"{col}\"" for col, expr in cols.items()]
     bad_time = (f"(time IS NULL AND f[{acc.pos['ts']}] <> {sql_str(block.unset)})" if acc.has("ts") else "false")
     return (f"WITH s AS (SELECT record, string_split(line, {sql_str(block.sep)}) AS f FROM seg), "
