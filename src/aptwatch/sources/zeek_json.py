@@ -16,6 +16,7 @@ convention). Lines that are not JSON objects become `bad_json` / `not_object` wa
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -51,9 +52,10 @@ from aptwatch.sources.zeek_map import (
     signature_of,
 )
 
-#: keys that mark a JSON record as a Zeek log record (with `ts`)
-_ZEEK_KEYS = frozenset({"uid", "id.orig_h", "id_orig_h", "fuid", "id", "certificate.subject", "certificate_subject",
-                        "note", "peer"})
+#: keys that only Zeek logs carry (with `ts`)
+_ZEEK_KEYS = frozenset({"id.orig_h", "id_orig_h", "certificate.subject", "certificate_subject"})
+#: Zeek connection and file ids: "C" / "F" and base62 (a Linux `uid: 1000` is not one)
+_ZEEK_ID = re.compile(r"^[CF][0-9A-Za-z]{8,22}$")
 #: dotted field prefixes that shippers nest or de-dot
 _NESTED = frozenset({"id", "certificate", "san", "basic_constraints", "times", "remote_location"})
 
@@ -77,10 +79,9 @@ def looks_like_zeek(obj: dict[str, Any], name: str) -> bool:
         return True
     if "ts" not in obj:
         return False
-    keys = set(obj)
-    if keys & _ZEEK_KEYS and (isinstance(obj.get("id"), dict | str) or "uid" in keys or "fuid" in keys
-                              or keys & {"id.orig_h", "id_orig_h", "note", "certificate.subject",
-                                         "certificate_subject"}):
+    if set(obj) & _ZEEK_KEYS or (isinstance(obj.get("id"), dict) and "orig_h" in obj["id"]):
+        return True
+    if any(isinstance(obj.get(k), str) and _ZEEK_ID.match(obj[k]) for k in ("uid", "fuid")):
         return True
     return path_from_fields(_flat_keys(obj)) is not None
 
