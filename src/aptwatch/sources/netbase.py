@@ -160,6 +160,15 @@ def bad_json_lines(bad: pa.Table) -> Iterator[IngestWarning]:
         yield IngestWarning(reason, IngestWarning.excerpt(line), rec)
 
 
+def attach_raw(out: pa.Table, seg: pa.Table) -> pa.Table:
+    """`out` (the engine's rows for `seg(record, line)`) with `raw` = the input line, without copying
+    the text through the engine. DuckDB keeps the row order of a projection, which the record
+    numbers confirm; otherwise rows are matched by record."""
+    if out.num_rows == seg.num_rows and pc.all(pc.equal(out.column("record"), seg.column("record"))).as_py():
+        return out.append_column("raw", seg.column("line"))
+    return out.join(seg.select(["record", "line"]).rename_columns(["record", "raw"]), "record").sort_by("record")
+
+
 def drop_columns(table: pa.Table, names: Sequence[str]) -> pa.Table:
     """`table` without the named columns (missing names ignored)."""
     present = [n for n in names if n in table.column_names]

@@ -34,6 +34,7 @@ from aptwatch.sources.netbase import (
     BLANKS,
     AddressContext,
     DuckRun,
+    attach_raw,
     bad_json_lines,
     drop_columns,
     endpoint_hosts,
@@ -110,10 +111,9 @@ def compile_path(path: str, style: str) -> str:
     provider = f"COALESCE({acc.text('_system_name')}, 'zeek')"
     has_ts = f"{acc.text('ts')} IS NOT NULL"
     select = "".join(f"{expr} AS \"{col}\", " for col, expr in cols.items())
-    paths = ", ".join(sql_str(p) for p in acc.paths)  # last: every field above is registered by now
-    return (f"WITH s AS (SELECT record, line, json_extract(line, [{paths}]) AS v FROM seg) "
+    return (f"WITH s AS ({acc.select_from('seg')}) "
             f"SELECT record, {time} AS time, {has_ts} AS has_ts, {sql_str(path)} AS channel, "
-            f"{provider} AS provider, {select}{orig} AS __orig, {resp} AS __resp, line AS raw FROM s")
+            f"{provider} AS provider, {select}{orig} AS __orig, {resp} AS __resp FROM s")
 
 
 class ZeekJson(Source):
@@ -206,7 +206,7 @@ class _Plan:
         sql = self.sql.get(path)
         if sql is None:
             sql = self.sql[path] = compile_path(path, self.style)
-        out = run.query(sql, seg=part)
+        out = attach_raw(run.query(sql, seg=part), part)
         no_time = pc.and_(pc.is_null(out.column("time")), out.column("has_ts"))
         missing = pc.sum(no_time).as_py() or 0
         if missing:

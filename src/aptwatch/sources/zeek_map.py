@@ -369,7 +369,9 @@ def endpoint_sql(m: LogMap, acc: Accessor) -> tuple[str, str]:
 
 
 class JsonAccess:
-    """Fields as SQL over `v`, the list of JSON values extracted once per line (`paths`, in order).
+    """Fields as SQL over `v`, the fields' values as text, extracted once per line
+    (`json_extract_string` over `paths`; an array comes back as its JSON text and is parsed only
+    where a list is wanted). `select_from(...)` writes that extraction.
 
     `style` says how a dotted name is spelled: `dotted` (a top-level key with dots, Zeek), `nested`
     (objects, Suricata EVE and dot-expanding shippers) or `underscore` (de-dotted keys).
@@ -378,7 +380,7 @@ class JsonAccess:
     def __init__(self, style: str) -> None:
         self.style = style
         self.paths: list[str] = []
-        self.index: dict[str, int] = {}
+        self._index: dict[str, int] = {}
 
     def path(self, name: str) -> str:
         if "." not in name or self.style == "dotted":
@@ -390,25 +392,35 @@ class JsonAccess:
             return out
         return "$." + '"' + name.replace(".", "_").replace('"', '\\"') + '"'
 
-    def _v(self, name: str) -> str:
-        if name not in self.index:
-            self.index[name] = len(self.paths) + 1
-            self.paths.append(self.path(name))
-        return f"v[{self.index[name]}]"
-
     def has(self, name: str) -> bool:
         return True  # any record may carry any field; absent ones extract as NULL
 
     def text(self, name: str) -> str:
-        return f"json_extract_string({self._v(name)}, '$')"
+        if name not in self._index:
+            self._index[name] = len(self.paths) + 1
+            self.paths.append(self.path(name))
+        return f"v[{self._index[name]}]"
 
     def number(self, name: str, sql_type: str) -> str:
         return f"TRY_CAST({self.text(name)} AS {sql_type})"
 
+    def _is_array(self, v: str) -> str:
+        # json_valid on both sides of AND is safe (it never raises); the THEN branch runs only where true
+        return f"(left({v}, 1) = '[' AND json_valid({v}))"
+
     def items(self, name: str) -> str:
-        v = self._v(name)
-        return (f"(CASE WHEN {v} IS NULL OR json_type({v}) = 'NULL' THEN NULL WHEN json_type({v}) = 'ARRAY' "
-                f"THEN json_extract_string({v}, '$[*]') ELSE [{self.text(name)}] END)")
+        v = self.text(name)
+        return (f"(CASE WHEN {v} IS NULL THEN NULL WHEN {self._is_array(v)} THEN json_extract_string({v}, '$[*]') "
+                f"ELSE [{v}] END)")
+
+    def first(self, name: str) -> str:
+        v = self.text(name)
+        return f"(CASE WHEN {self._is_array(v)} THEN json_extract_string({v}, '$[0]') ELSE {v} END)"
+
+    def select_from(self, table: str) -> str:
+        """`SELECT record, line, v FROM table`: call after every field was asked for."""
+        v = ", ".join(sql_str(p) for p in self.paths)
+        return f"SELECT record, line, json_extract_string(line, [{v}]) AS v FROM {table}"
 
 
 #: Zeek #types -> how the value is written into the `data` JSON

@@ -37,6 +37,7 @@ from aptwatch.sources.lines import iter_line_chunks
 from aptwatch.sources.netbase import (
     AddressContext,
     DuckRun,
+    attach_raw,
     drop_columns,
     endpoint_hosts,
     epoch_time_sql,
@@ -224,13 +225,7 @@ def _read_run(run: DuckRun, block: _Block, lines: pa.Array, first_line: int, nam
     nonblank = pc.not_equal(lines, "")
     if not pc.all(nonblank).as_py():
         seg = seg.filter(nonblank)
-    out = run.query(block.sql, seg=seg)
-    # `raw` is the input line itself (no copy through the engine); DuckDB keeps the row order of a
-    # projection, which the record numbers confirm (else the rows are matched by record)
-    if out.num_rows == seg.num_rows and pc.all(pc.equal(out.column("record"), seg.column("record"))).as_py():
-        out = out.append_column("raw", seg.column("line"))
-    else:
-        out = out.join(seg.rename_columns(["record", "raw"]), "record").sort_by("record")
+    out = attach_raw(run.query(block.sql, seg=seg), seg)
     ok = pc.fill_null(out.column("ok"), False)
     n_ok = pc.sum(ok).as_py() or 0
     if n_ok != out.num_rows:
