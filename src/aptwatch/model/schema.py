@@ -143,8 +143,8 @@ COMMON_NAMES: tuple[str, ...] = tuple(c.name for c in COMMON_HEAD + COMMON_TAIL)
 _PROC = (
     _c("process_guid", "VARCHAR", "Process GUID of the acting process (Sysmon ProcessGuid).", ("ProcessGuid",),
        "process.uid", "process.entity_id"),
-    _c("process_id", "BIGINT", "PID of the acting process.", ("ProcessId",), "process.pid", "process.pid"),
-    _c("process_path", "VARCHAR", "Executable path of the acting process.", ("Image",), "process.file.path",
+    _c("process_id", "BIGINT", "PID of the acting process.", ("ProcessId", "pid"), "process.pid", "process.pid"),
+    _c("process_path", "VARCHAR", "Executable path of the acting process.", ("Image", "exe"), "process.file.path",
        "process.executable"),
     _c("user", "VARCHAR", "Account of the acting process, as logged (DOMAIN\\name).", ("User",), "actor.user.name",
        "user.name"),
@@ -159,7 +159,7 @@ _NET_ENDPOINTS = (
     _c("dst_port", "INTEGER", "Destination port.", ("DestinationPort", "dst_port", "id.resp_p"),
        "dst_endpoint.port", "destination.port"),
     _c("flow_id", "VARCHAR", "Connection id linking records of one flow (Zeek uid, Suricata flow_id).",
-       ("uid", "flow_id"), "connection_info.uid", "network.community_id"),
+       ("uid", "flow_id", "ConnectionId"), "connection_info.uid", "network.community_id"),
 )
 _HASHES = (
     _c("hashes", "VARCHAR", "Hashes as logged (Sysmon 'SHA1=..,MD5=..').", ("Hashes",), "file.hashes", None),
@@ -197,9 +197,9 @@ EVENT_TABLES: tuple[Table, ...] = (
         *_PROC,
         _c("process_name", "VARCHAR", "File name of the executable (derived from process_path).", (),
            "process.name", "process.name"),
-        _c("command_line", "VARCHAR", "Full command line.", ("CommandLine",), "process.cmd_line",
+        _c("command_line", "VARCHAR", "Full command line.", ("CommandLine", "cmdline"), "process.cmd_line",
            "process.command_line"),
-        _c("current_directory", "VARCHAR", "Working directory.", ("CurrentDirectory",), None,
+        _c("current_directory", "VARCHAR", "Working directory.", ("CurrentDirectory", "cwd"), None,
            "process.working_directory"),
         _c("integrity_level", "VARCHAR", "Mandatory integrity level.", ("IntegrityLevel",),
            "process.integrity", None),
@@ -210,7 +210,7 @@ EVENT_TABLES: tuple[Table, ...] = (
         *_PE_META,
         _c("parent_process_guid", "VARCHAR", "Parent process GUID.", ("ParentProcessGuid",),
            "process.parent_process.uid", "process.parent.entity_id"),
-        _c("parent_process_id", "BIGINT", "Parent PID.", ("ParentProcessId",), "process.parent_process.pid",
+        _c("parent_process_id", "BIGINT", "Parent PID.", ("ParentProcessId", "ppid"), "process.parent_process.pid",
            "process.parent.pid"),
         _c("parent_path", "VARCHAR", "Parent executable path.", ("ParentImage", "ParentProcessName"),
            "process.parent_process.file.path", "process.parent.executable"),
@@ -258,9 +258,9 @@ EVENT_TABLES: tuple[Table, ...] = (
         _c("initiated", "BOOLEAN", "True when the host initiated the connection (Sysmon Initiated).",
            ("Initiated",), "connection_info.direction", None),
         _c("duration", "DOUBLE", "Duration in seconds.", ("duration",), "duration", "event.duration"),
-        _c("bytes_out", "BIGINT", "Payload bytes from originator to responder.", ("orig_bytes",),
+        _c("bytes_out", "BIGINT", "Payload bytes from originator to responder.", ("orig_bytes", "BytesSent"),
            "traffic.bytes_out", "source.bytes"),
-        _c("bytes_in", "BIGINT", "Payload bytes from responder to originator.", ("resp_bytes",),
+        _c("bytes_in", "BIGINT", "Payload bytes from responder to originator.", ("resp_bytes", "BytesReceived"),
            "traffic.bytes_in", "destination.bytes"),
         _c("packets_out", "BIGINT", "Packets from originator.", ("orig_pkts",), "traffic.packets_out",
            "source.packets"),
@@ -328,8 +328,9 @@ EVENT_TABLES: tuple[Table, ...] = (
     _event("file", "File activity: create, delete, modify, streams, share access, transferred files (Sysmon "
            "2/11/15/23/26-29, Security 4663/5140/5145, Zeek files/smb_files, Suricata fileinfo).", (
         _c("action", "VARCHAR", "create | delete | modify | time_change | stream | rename | access | "
-           "share_access | share_connect | transfer | block.", (), "activity_name", "event.action"),
-        _c("path", "VARCHAR", "File path.", ("TargetFilename", "ObjectName", "filename"), "file.path",
+           "share_access | share_connect | transfer | block | raw_access_read.", (), "activity_name", "event.action"),
+        _c("path", "VARCHAR", "File path (the device for raw access reads).", ("TargetFilename", "ObjectName",
+                                                                                "filename", "Device"), "file.path",
            "file.path"),
         _c("file_name", "VARCHAR", "File name (derived from path).", (), "file.name", "file.name"),
         *_PROC,
@@ -391,12 +392,14 @@ EVENT_TABLES: tuple[Table, ...] = (
            "Kerberos, NTLM, RDP, SSH, sudo/su (Security 4624-4779, Zeek kerberos/ntlm/rdp/ssh, auth.log).", (
         _c("action", "VARCHAR", "logon | logon_failed | logoff | explicit_credentials | special_privileges | "
            "privileged_service | tgt_request | service_ticket | ticket_renewed | preauth_failed | "
-           "credential_validation | session_reconnect | session_disconnect | ssh | sudo | su | rdp.", (),
+           "credential_validation | session_reconnect | session_disconnect | ssh | sudo | su | rdp | session_start | "
+           "session_end | authorization | auth_error | credential_acquired | credential_disposed | "
+           "credential_refreshed | role_change (Linux PAM / audit / logind).", (),
            "activity_name", "event.action"),
         _c("outcome", "VARCHAR", "success | failure.", (), "status", "event.outcome"),
         _c("protocol", "VARCHAR", "kerberos | ntlm | negotiate | ssh | rdp | local | ... .", (),
            "auth_protocol", None),
-        _c("target_user", "VARCHAR", "Account being authenticated.", ("TargetUserName",), "user.name",
+        _c("target_user", "VARCHAR", "Account being authenticated.", ("TargetUserName", "acct"), "user.name",
            "user.target.name"),
         _c("target_domain", "VARCHAR", "Its domain.", ("TargetDomainName",), "user.domain", "user.target.domain"),
         _c("target_sid", "VARCHAR", "Its SID.", ("TargetUserSid",), "user.uid", "user.target.id"),
@@ -408,7 +411,8 @@ EVENT_TABLES: tuple[Table, ...] = (
            "auth_protocol", None),
         _c("workstation", "VARCHAR", "Client workstation name.", ("WorkstationName", "Workstation"),
            "src_endpoint.hostname", "source.domain"),
-        _c("src_ip", "VARCHAR", "Client address.", ("IpAddress", "id.orig_h"), "src_endpoint.ip", "source.ip"),
+        _c("src_ip", "VARCHAR", "Client address.", ("IpAddress", "id.orig_h", "addr"), "src_endpoint.ip",
+           "source.ip"),
         _c("src_port", "INTEGER", "Client port.", ("IpPort", "id.orig_p"), "src_endpoint.port", "source.port"),
         _c("dst_ip", "VARCHAR", "Server address (network sensors).", ("id.resp_h",), "dst_endpoint.ip",
            "destination.ip"),
@@ -423,9 +427,9 @@ EVENT_TABLES: tuple[Table, ...] = (
         _c("sub_status", "VARCHAR", "Sub status.", ("SubStatus",), "status_detail", None),
         _c("privileges", "VARCHAR", "Privileges assigned or used.", ("PrivilegeList",), "privileges", None),
         _c("elevated_token", "VARCHAR", "Elevated token flag.", ("ElevatedToken",), None, None),
-        _c("process_path", "VARCHAR", "Process that requested the logon.", ("ProcessName",),
+        _c("process_path", "VARCHAR", "Process that requested the logon.", ("ProcessName", "exe"),
            "actor.process.file.path", "process.executable"),
-        _c("process_id", "BIGINT", "PID of that process.", (), "actor.process.pid", "process.pid"),
+        _c("process_id", "BIGINT", "PID of that process.", ("pid",), "actor.process.pid", "process.pid"),
         _c("method", "VARCHAR", "Auth method (ssh: password, publickey; sudo command).", (), None, None),
     ), ()),
 
@@ -433,13 +437,14 @@ EVENT_TABLES: tuple[Table, ...] = (
            "groupmod).", (
         _c("action", "VARCHAR", "user_created | user_enabled | user_disabled | user_deleted | password_reset | "
            "password_changed | user_changed | computer_changed | member_added | member_removed | "
-           "directory_change.", (), "activity_name", "event.action"),
+           "directory_change | group_created | group_deleted | group_changed.", (), "activity_name", "event.action"),
         _c("target_user", "VARCHAR", "Account or group changed (Windows TargetUserName).", ("TargetUserName",),
            "user.name", "user.target.name"),
         _c("target_domain", "VARCHAR", "Its domain.", ("TargetDomainName",), "user.domain",
            "user.target.domain"),
         _c("target_sid", "VARCHAR", "Its SID.", ("TargetSid",), "user.uid", "user.target.id"),
-        _c("group_name", "VARCHAR", "Group changed (membership events).", (), "group.name", "group.name"),
+        _c("group_name", "VARCHAR", "Group changed (membership events, Linux group changes).", ("grp",), "group.name",
+           "group.name"),
         _c("member_name", "VARCHAR", "Member added or removed.", ("MemberName",), "user.name", None),
         _c("member_sid", "VARCHAR", "Its SID.", ("MemberSid",), "user.uid", None),
         *_SUBJECT,

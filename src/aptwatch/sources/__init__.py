@@ -7,11 +7,21 @@ first (low `priority`), catch-alls last; ties keep registration order.
 from __future__ import annotations
 
 from aptwatch.registry import Registry
+from aptwatch.sources.auditd import Auditd
+from aptwatch.sources.authlog import AuthLog
 from aptwatch.sources.base import Source
 from aptwatch.sources.jsonl import JsonLines
+from aptwatch.sources.la_syslog import LogAnalyticsSyslog
+from aptwatch.sources.la_vmconnection import LogAnalyticsVMConnection
+from aptwatch.sources.sysmon_linux import SysmonLinux
 
 SOURCES: Registry[Source] = Registry("source", [
     JsonLines(),
+    Auditd(),
+    SysmonLinux(),
+    AuthLog(),
+    LogAnalyticsSyslog(),
+    LogAnalyticsVMConnection(),
 ])
 
 
