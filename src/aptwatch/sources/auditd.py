@@ -37,13 +37,22 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from aptwatch.model.hosts import host_key
 from aptwatch.model.records import IngestWarning, TableBatch
-from aptwatch.sources.base import ReadContext, Source, first_lines
+from aptwatch.sources.base import ReadContext, Source
 from aptwatch.sources.syscalls import ARCHES, syscall_name
-from aptwatch.sources.syslog import MessageHandler, Row, SyslogLine, dumps, generic_row, read_lines, to_int
+from aptwatch.sources.syslog import (
+    MessageHandler,
+    Row,
+    SyslogLine,
+    dumps,
+    generic_row,
+    only_lines_of,
+    read_lines,
+    to_int,
+)
 
 #: events kept waiting for more records, at most
 MAX_PENDING = 4096
@@ -574,16 +583,9 @@ class Auditd(Source):
     description = ("Linux audit logs (audit.log, audispd/audisp-syslog/auoms records in syslog): records joined "
                    "into events -> process, network, auth, account, generic.")
     priority = 20
-    _MIN_LINES: ClassVar[int] = 1
 
     def sniff(self, head: bytes, name: str) -> bool:
-        lines = first_lines(head, 8)
-        if len(lines) < self._MIN_LINES:
-            return False
-        # Only files that are (nearly) all audit records; mixed syslog goes to `authlog`, which
-        # hands its audit lines to the same assembler.
-        hits = sum(1 for ln in lines if _HEADER.search(ln.decode("utf-8", "replace")))
-        return hits >= max(1, len(lines) - 1)
+        return only_lines_of(head, lambda text: _HEADER.search(text) is not None)
 
     def read(self, ctx: ReadContext) -> Iterator[TableBatch | IngestWarning]:
         yield from read_lines(ctx, [AuditHandler()])

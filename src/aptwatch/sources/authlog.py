@@ -118,6 +118,16 @@ def _ssh_received_disconnect(m: re.Match[str], line: SyslogLine) -> Mapped:
         {"reason": reason} if reason else {}
 
 
+def _ssh_disconnecting(m: re.Match[str], line: SyslogLine) -> Mapped:
+    kind, user, ip, port, reason = m.groups()
+    data: dict[str, Any] = {"reason": reason}
+    if kind:
+        data["user_state"] = kind
+    failed = "authentication failures" in reason
+    return "auth", _auth("logon_failed" if failed else "session_disconnect", "failure" if failed else None,
+                         protocol="ssh", target_user=user, src_ip=ip, src_port=_port(port)), data
+
+
 # PAM ---------------------------------------------------------------------------------
 def _pam_session(m: re.Match[str], line: SyslogLine) -> Mapped:
     module, service, state, user, by = m.groups()
@@ -230,6 +240,16 @@ def _account(action: str, *, user: int | None = None, group: int | None = None,
     return f
 
 
+def _listed(action: str, text: str) -> Mapped:
+    """useradd / groupadd's `name=x, UID=0, GID=0, home=/root, shell=/bin/bash, from=/dev/pts/0`."""
+    fields = dict(p.partition("=")[::2] for p in text.split(", ") if "=" in p)
+    name = fields.pop("name", None) or None
+    cols = {"action": action, "target_user": name}
+    if action.startswith("group_"):
+        cols["group_name"] = name
+    return "account", {k: v for k, v in cols.items() if v is not None}, fields
+
+
 # (program prefix, pattern, builder). Programs: the syslog tag, compared case-insensitively.
 RULES: dict[str, list[Rule]] = {
     "sshd": [
@@ -244,6 +264,8 @@ RULES: dict[str, list[Rule]] = {
                     r"( \[preauth\])?"), _ssh_disconnected),
         (re.compile(r"Received disconnect from (\S+) port (\d+):\d+: ?(.*?)(?: \[preauth\])?$"),
          _ssh_received_disconnect),
+        (re.compile(r"Disconnecting (?:(invalid|authenticating) user (\S*) )?(\S+) port (\d+): (.*?)"
+                    r"(?: \[preauth\])?$"), _ssh_disconnecting),
     ],
     "sudo": [(re.compile(r"\s*(\S+) : (.*)$"), _sudo)],
     "su": [(re.compile(r"(FAILED SU )?\(to (\S+)\) (\S+) on (\S+)"), _su),
@@ -255,9 +277,8 @@ RULES: dict[str, list[Rule]] = {
                        (re.compile(r"Removed session (\S+?)\.?$"), _logind_removed)],
     "cron": [(re.compile(r"\((\S+)\) CMD \((.*)\)$"), _cron_cmd)],
     "useradd": [
-        (re.compile(r"new user: name=([^,]+), UID=(\d+), GID=(\d+), home=([^,]*), shell=([^,]*)"),
-         _account("user_created", user=0, extra=("", "UID", "GID", "home", "shell"))),
-        (re.compile(r"new group: name=([^,]+), GID=(\d+)"), _account("group_created", group=0, extra=("", "GID"))),
+        (re.compile(r"new user: (.*)$"), lambda m, ln: _listed("user_created", m.group(1))),
+        (re.compile(r"new group: (.*)$"), lambda m, ln: _listed("group_created", m.group(1))),
         (re.compile(r"add '([^']+)' to (?:shadow )?group '([^']+)'"), _account("member_added", user=0, group=1)),
     ],
     "userdel": [
@@ -267,8 +288,8 @@ RULES: dict[str, list[Rule]] = {
         (re.compile(r"delete '([^']+)' from (?:shadow )?group '([^']+)'"), _account("member_removed", user=0,
                                                                                     group=1)),
     ],
-    "groupadd": [(re.compile(r"(?:new group|group added to \S+): name=([^,]+), GID=(\d+)"),
-                  _account("group_created", group=0, extra=("", "GID")))],
+    "groupadd": [(re.compile(r"(?:new group|group added to \S+): (.*)$"),
+                  lambda m, ln: _listed("group_created", m.group(1)))],
     "groupdel": [(re.compile(r"group '([^']+)' removed"), _account("group_deleted", group=0)),
                  (re.compile(r"removed group '([^']+)'"), _account("group_deleted", group=0))],
     "usermod": [

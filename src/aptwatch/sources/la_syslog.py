@@ -13,6 +13,7 @@ to the Sysmon mapping, auth / account / cron messages to the auth.log mapping, t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -66,8 +67,11 @@ def iter_json_rows(ctx: ReadContext) -> Iterator[tuple[int, str, dict[str, Any]]
                 try:
                     obj = orjson.loads(text)
                 except orjson.JSONDecodeError as e:
-                    yield IngestWarning("bad_json", f"{e}: {IngestWarning.excerpt(text)}", record)
-                    continue
+                    try:  # valid JSON orjson declines (integers beyond 64 bits) is still read
+                        obj = json.loads(text)
+                    except (ValueError, RecursionError):
+                        yield IngestWarning("bad_json", f"{e}: {IngestWarning.excerpt(text)}", record)
+                        continue
                 if not isinstance(obj, dict):
                     yield IngestWarning("not_object", IngestWarning.excerpt(text), record)
                     continue

@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -37,7 +37,7 @@ import orjson
 
 from aptwatch.model.hosts import host_key
 from aptwatch.model.records import IngestWarning, RowBuffer, TableBatch
-from aptwatch.sources.base import ReadContext
+from aptwatch.sources.base import ReadContext, first_lines
 from aptwatch.sources.lines import iter_line_chunks
 
 #: (table, row) as handed to a RowBuffer
@@ -351,6 +351,17 @@ def _collect(items: Iterable[Row | IngestWarning], buf: RowBuffer) -> Iterator[T
                 yield batch
 
 
+def only_lines_of(head: bytes, is_ours: Callable[[str], bool], n: int = 8) -> bool:
+    """Sniff helper: the head's first lines are all ours, except at most one unreadable line (a
+    cut first line). A line that is readable syslog of something else means a mixed file, which
+    is `authlog`'s: it hands each line to the right parser."""
+    lines = [ln.decode("utf-8", "replace") for ln in first_lines(head, n)]
+    if not lines:
+        return False
+    others = [ln for ln in lines if not is_ours(ln)]
+    return len(others) == 0 or (len(others) == 1 and len(lines) > 1 and not HeaderParser(2000).parse(others[0]).header)
+
+
 def to_int(value: object, bits: int = 64) -> int | None:
     """A decimal string (or int) as an int that fits a signed column of `bits` bits, else None."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -364,8 +375,24 @@ def to_int(value: object, bits: int = 64) -> int | None:
 
 
 def dumps(data: dict[str, Any]) -> str:
-    """`data` column JSON (non-string values that JSON cannot hold become strings)."""
-    return orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    """`data` column JSON (values JSON cannot hold become strings: integers beyond 64 bits, unknown types)."""
+    try:
+        return orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        try:
+            return orjson.dumps(_big_ints_as_text(data), default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except (TypeError, RecursionError):  # absurdly nested: keep the text (raw has the record anyway)
+            return orjson.dumps({"unserialisable": str(data)[:10_000]}).decode()
+
+
+def _big_ints_as_text(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _big_ints_as_text(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_big_ints_as_text(x) for x in v]
+    if isinstance(v, int) and not isinstance(v, bool) and not -(1 << 63) <= v < (1 << 64):
+        return str(v)
+    return v
 
 
 def later(a: datetime | None, b: datetime | None, seconds: float) -> bool:

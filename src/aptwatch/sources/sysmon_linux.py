@@ -33,8 +33,17 @@ from defusedxml.ElementTree import fromstring
 
 from aptwatch.model.hosts import host_key
 from aptwatch.model.records import IngestWarning, TableBatch
-from aptwatch.sources.base import ReadContext, Source, first_lines
-from aptwatch.sources.syslog import MessageHandler, Row, SyslogLine, dumps, generic_row, read_lines, to_int
+from aptwatch.sources.base import ReadContext, Source
+from aptwatch.sources.syslog import (
+    MessageHandler,
+    Row,
+    SyslogLine,
+    dumps,
+    generic_row,
+    only_lines_of,
+    read_lines,
+    to_int,
+)
 
 _PROC = {"ProcessGuid": "process_guid", "ProcessId": "process_id", "Image": "process_path", "User": "user"}
 _HASH = {"Hashes": "hashes"}
@@ -228,9 +237,7 @@ class SysmonLinux(Source):
     priority = 20
 
     def sniff(self, head: bytes, name: str) -> bool:
-        lines = first_lines(head, 8)
-        hits = sum(1 for ln in lines if b"<Event" in ln and b"Linux-Sysmon" in ln)
-        return bool(lines) and hits >= max(1, len(lines) - 1)
+        return only_lines_of(head, lambda text: "<Event" in text and "Linux-Sysmon" in text)
 
     def read(self, ctx: ReadContext) -> Iterator[TableBatch | IngestWarning]:
         yield from read_lines(ctx, [SysmonHandler()])
