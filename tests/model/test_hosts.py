@@ -25,6 +25,8 @@ def test_addresses_stay_addresses() -> None:
     assert host_key("192.168.2.5") == "192.168.2.5"  # Zeek id.orig_h, Log Analytics HostIP
     assert host_key("::ffff:192.168.2.5") == "192.168.2.5"  # IPv4-mapped (Windows 5156, dual-stack sockets)
     assert host_key("[FE80:0:0:0:0:0:0:1]") == host_key("fe80::1%eth0") == "fe80::1"
+    # OTRF LSASS_campaign_01: Sysmon writes the workstation's link-local address in full, Zeek compressed
+    assert host_key("fe80:0:0:0:5d91:ea18:e2b5:9755") == host_key("fe80::5d91:ea18:e2b5:9755")
     assert host_key("not:an:address") == "not:an:address"  # kept as written
 
 

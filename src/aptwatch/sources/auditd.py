@@ -132,6 +132,10 @@ class AuditRecord:
         return self.node, self.seconds, self.millis, self.serial
 
     @property
+    def epoch(self) -> float:
+        return self.seconds + self.millis / 1000
+
+    @property
     def time(self) -> datetime:
         return _EPOCH + timedelta(seconds=self.seconds, milliseconds=self.millis)
 
@@ -232,10 +236,10 @@ def _put(fields: dict[str, Any], key: str, value: Any) -> None:
 
 def _tokenize(text: str, fields: dict[str, Any], *, decode: bool, rtype: str, record: int,
               warnings: list[IngestWarning]) -> None:
-    for m in _FIELD.finditer(text):
-        key, value = m.group(1), m.group(2)
+    execve = decode and rtype == "EXECVE"
+    for key, value in _FIELD.findall(text):
         c = value[:1]
-        if c in "'\"{" and value:
+        if c in _QUOTES and value:
             closing = "}" if c == "{" else c
             if len(value) < 2 or value[-1] != closing:  # a cut line: keep what is there
                 warnings.append(IngestWarning("unbalanced_quote", f"field {key}: " + IngestWarning.excerpt(value),
@@ -253,10 +257,15 @@ def _tokenize(text: str, fields: dict[str, Any], *, decode: bool, rtype: str, re
             else:
                 _put(fields, key, value[1:-1])
             continue
-        if decode and value not in NOTHING and (key in ESCAPED or (rtype == "EXECVE" and key[:1] == "a"
-                                                                   and _is_arg(key))):
+        if decode and (key in ESCAPED or (execve and key[:1] == "a" and _is_arg(key))) and value not in NOTHING:
             value = _unhex(key, value, record, warnings)
-        _put(fields, key, value)
+        if key in fields:
+            _put(fields, key, value)
+        else:
+            fields[key] = value
+
+
+_QUOTES = frozenset("'\"{")
 
 
 def _is_arg(key: str) -> bool:
@@ -320,10 +329,10 @@ class AuditAssembler:
 
     def __init__(self, max_pending: int = MAX_PENDING, window_seconds: float = WINDOW_SECONDS) -> None:
         self.max_pending = max_pending
-        self.window = timedelta(seconds=window_seconds)
+        self.window = window_seconds
         self.pending: OrderedDict[tuple[str | None, int, int, str], AuditEvent] = OrderedDict()
         self.emitted: OrderedDict[tuple[str | None, int, int, str], None] = OrderedDict()
-        self.newest: datetime | None = None
+        self.newest: float | None = None
         self._since_sweep = 0
 
     def add(self, rec: AuditRecord, host: str | None,
@@ -339,7 +348,7 @@ class AuditAssembler:
             event = AuditEvent(rec, host_key(rec.node) or host, envelope=envelope or {})
             self.pending[key] = event
         event.records.append(rec)
-        t = rec.time
+        t = rec.epoch
         if self.newest is None or t > self.newest:
             self.newest = t
         if rec.type == "EOE" or _standalone(rec.type):
@@ -355,7 +364,7 @@ class AuditAssembler:
         if self.newest is None:
             return
         limit = self.newest - self.window
-        stale = [k for k, ev in self.pending.items() if ev.first.time < limit]
+        stale = [k for k, ev in self.pending.items() if ev.first.epoch < limit]
         for k in stale:
             yield self._emit(k)
 
@@ -393,7 +402,9 @@ def merged_fields(event: AuditEvent) -> dict[str, Any]:
             if isinstance(v, list):
                 for x in v:
                     _put(out, k, x)
-            else:
+            elif k not in out:
+                out[k] = v
+            elif out[k] != v:
                 _put(out, k, v)
     return out
 

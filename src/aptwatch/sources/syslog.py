@@ -75,10 +75,12 @@ class SyslogLine:
     extra: dict[str, str] = field(default_factory=dict)
     #: a header was recognised but its time could not be read
     bad_time: str | None = None
+    #: host key of `hostname`, when the parser computed it (cached per file)
+    known_host: str | None = field(default=None, repr=False)
 
     @property
     def host(self) -> str | None:
-        return host_key(self.hostname)
+        return self.known_host if self.known_host is not None else host_key(self.hostname)
 
     def header_data(self) -> dict[str, Any]:
         """Header fields for `data` (what no column takes)."""
@@ -133,6 +135,9 @@ class HeaderParser:
                  local_timezone: str = "UTC") -> None:
         self.years = YearResolver(default_year, mtime)
         self.zone = _zone(local_timezone)
+        # logs repeat timestamps and host names line after line: parse each once (bounded caches)
+        self._times: dict[tuple[int, str], datetime] = {}
+        self._hosts: dict[str, str | None] = {}
 
     @classmethod
     def for_context(cls, ctx: ReadContext) -> HeaderParser:
@@ -141,6 +146,19 @@ class HeaderParser:
 
     def parse(self, text: str) -> SyslogLine:
         """Parse one line; a line with no recognisable header is returned as a bare message."""
+        line = self._parse(text)
+        name = line.hostname
+        if name is not None:
+            key = self._hosts.get(name, "")
+            if key == "":
+                key = host_key(name)
+                if len(self._hosts) > 4096:
+                    self._hosts.clear()
+                self._hosts[name] = key
+            line.known_host = key
+        return line
+
+    def _parse(self, text: str) -> SyslogLine:
         c = text[:1]
         if c == "<":
             m = _5424.match(text)
@@ -169,8 +187,15 @@ class HeaderParser:
         line = _tagged(rest, pri)
         try:
             year = int(year_text) if year_text else self.years.year_for(month)
-            micro = int((frac or "0")[:6].ljust(6, "0"))
-            line.time = self._local(datetime(year, month, int(day), int(hh), int(mm), int(ss), micro))
+            stamp = m.group(0)[: m.start(10)]
+            t = self._times.get((year, stamp))
+            if t is None:
+                micro = int((frac or "0")[:6].ljust(6, "0"))
+                t = self._local(datetime(year, month, int(day), int(hh), int(mm), int(ss), micro))
+                if len(self._times) > 4096:
+                    self._times.clear()
+                self._times[(year, stamp)] = t
+            line.time = t
         except ValueError:
             line.bad_time = m.group(0)[: m.start(10)].strip()
         return line
