@@ -45,6 +45,7 @@ Row = tuple[str, dict[str, Any]]
 
 MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
                                       "dec"), start=1)}
+_MONTHS_TITLE = {m.title(): i for m, i in MONTHS.items()}
 FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
               "ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3", "local4",
               "local5", "local6", "local7")
@@ -53,6 +54,9 @@ SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "deb
 # Linear-time patterns: no nested quantifiers, each part bounded by a literal or a class.
 _BSD = re.compile(r"(?:<(\d{1,3})>)?([A-Za-z]{3}) {1,2}(\d{1,2}) (?:(\d{4}) )?(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
                   r"(?: (\d{4}))? +(.*)")
+# the common case in one match: 'Mon dd hh:mm:ss host prog[pid]: msg'
+_BSD_FAST = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) ([^\s:\[]+) ([^\s\[\]:]{1,64})"
+                       r"(?:\[(\d{1,20})\])?: (.*)")
 _ISO = re.compile(r"(?:<(\d{1,3})>)?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?"
                   r" +(.*)")
 _5424 = re.compile(r"<(\d{1,3})>(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+) ?(.*)")
@@ -159,6 +163,9 @@ class HeaderParser:
         return line
 
     def _parse(self, text: str) -> SyslogLine:
+        m = _BSD_FAST.match(text)
+        if m is not None and m.group(1) in _MONTHS_TITLE:
+            return self._bsd_fast(m)
         c = text[:1]
         if c == "<":
             m = _5424.match(text)
@@ -179,6 +186,25 @@ class HeaderParser:
         if self.zone is UTC:
             return naive.replace(tzinfo=UTC)
         return naive.replace(tzinfo=self.zone).astimezone(UTC)
+
+    def _bsd_fast(self, m: re.Match[str]) -> SyslogLine:
+        mon, day, hh, mm, ss, host, program, pid, message = m.groups()
+        month = _MONTHS_TITLE[mon]
+        line = SyslogLine(message, True, hostname=host, program=program, pid=pid)
+        year = self.years.year_for(month)
+        stamp = m.string[: m.end(5)]
+        t = self._times.get((year, stamp))
+        if t is None:
+            try:
+                t = self._local(datetime(year, month, int(day), int(hh), int(mm), int(ss)))
+            except ValueError:
+                line.bad_time = stamp
+                return line
+            if len(self._times) > 4096:
+                self._times.clear()
+            self._times[(year, stamp)] = t
+        line.time = t
+        return line
 
     def _bsd(self, m: re.Match[str]) -> SyslogLine:
         pri, mon, day, year1, hh, mm, ss, frac, year2, rest = m.groups()
