@@ -67,10 +67,12 @@ def gen_auth(path: str, n_lines: int) -> int:
     from tests.sources.test_authlog import AUTH_LOG
 
     src = [ln[15:] for ln in AUTH_LOG.splitlines()]  # without the timestamp
-    written = 0
+    written = copy = 0
     with open(path, "w", encoding="utf-8") as out:
         while written < n_lines:
-            for ln in src:
+            copy += 1
+            for line in src:  # the kernel audit line gets its own audit id per copy
+                ln = line.replace("audit(1704067560.123:812)", f"audit({1704067560 + copy}.123:{812 + copy})")
                 s = written // 20
                 out.write(f"Mar {1 + (s // 86400) % 28:2d} {(s // 3600) % 24:02d}:{(s // 60) % 60:02d}:{s % 60:02d}"
                           + ln + "\n")

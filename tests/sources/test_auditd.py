@@ -156,19 +156,22 @@ def test_pending_events_are_bounded_and_nothing_is_lost() -> None:
     assert len(out) == 50 and all(isinstance(r, tuple) and r[0] == "generic" for r in out)
 
 
-def test_window_closes_old_events() -> None:
-    asm = AuditAssembler(window_seconds=5)
+def test_idle_events_close_and_time_jumps_do_not_cut_events() -> None:
+    asm = AuditAssembler(idle_records=100)
     first, _ = parse_record('type=SYSCALL msg=audit(1700000000.000:1): syscall=2 success=yes exe="/bin/a"', 1)
     assert first is not None
     assert list(asm.add(first, None)) == []
-    later = []
-    for i in range(2, 300):  # 256 records later the sweep runs; event 1 is 10 s behind by then
-        rec, _ = parse_record(f'type=SYSCALL msg=audit({1700000010 + i}.000:{i}): syscall=2 success=yes '
-                              'exe="/bin/b"', i)
-        assert rec is not None
-        later += list(asm.add(rec, None))
-    assert (1700000000, 0) not in {(k[1], k[2]) for k in asm.pending}
-    assert any('"serial":"1"' in str(r[1]["data"]) for r in later if isinstance(r, tuple))
+    out = []
+    for i in range(2, 600):  # 600 records of other events, going back and forth in time by an hour
+        t = 1700000000 + (3600 if i % 2 else -3600)
+        for rtype in ("SYSCALL", "CWD", "EOE"):
+            rec, _ = parse_record(f'type={rtype} msg=audit({t}.000:{i}): syscall=2 success=yes exe="/bin/b"', i)
+            assert rec is not None
+            out += list(asm.add(rec, None))
+    assert all(isinstance(r, tuple) for r in out)  # no late_record: time jumps do not cut events
+    assert not any(k[3] == "1" for k in asm.pending)  # the idle event 1 was completed by the sweep
+    assert any('"serial":"1"' in str(r[1]["data"]) for r in out if isinstance(r, tuple))
+    assert len(out) == 599
 
 
 def test_late_record_is_stored_with_a_warning(tmp_path: Path) -> None:

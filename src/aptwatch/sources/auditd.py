@@ -24,7 +24,7 @@ kernel's system call tables. `raw` holds the event's lines, joined by newlines.
 
 Records of one event may be interleaved with others and out of order. An event is complete at
 its EOE record, at once for user-space record types (which have no EOE), or when it falls out of
-a bounded window (`MAX_PENDING` events, or `WINDOW_SECONDS` behind the newest record). A record
+a bounded window (`MAX_PENDING` events, or no record for `IDLE_RECORDS` records). A record
 arriving for an event already emitted is stored as an event of its own with a `late_record`
 warning: nothing is lost, memory stays bounded.
 """
@@ -56,8 +56,8 @@ from aptwatch.sources.syslog import (
 
 #: events kept waiting for more records, at most
 MAX_PENDING = 4096
-#: an event whose time is this far behind the newest record is complete
-WINDOW_SECONDS = 10.0
+#: an event that received no record during this many records is complete
+IDLE_RECORDS = 2048
 #: event keys remembered after emission, to recognise late records
 REMEMBER_EMITTED = 65536
 
@@ -149,6 +149,8 @@ class AuditEvent:
     records: list[AuditRecord] = field(default_factory=list)
     #: extra envelope fields (e.g. Log Analytics columns) for `data`
     envelope: dict[str, Any] = field(default_factory=dict)
+    #: the assembler's record count when this event last got a record
+    last_seen: int = 0
 
 
 def is_audit_message(message: str) -> bool:
@@ -325,19 +327,25 @@ def _standalone(rtype: str) -> bool:
 
 
 class AuditAssembler:
-    """Joins records into events within a bounded window; emits rows and warnings."""
+    """Joins records into events within a bounded window; emits rows and warnings.
 
-    def __init__(self, max_pending: int = MAX_PENDING, window_seconds: float = WINDOW_SECONDS) -> None:
+    Pending events are kept in order of their last record, so the event idle longest is first:
+    it is the one emitted when the window is full, and the sweep stops at the first event that is
+    still active. Idleness is counted in records, not seconds: concatenated or merged files jump
+    back and forth in time, but an event's records are always written close together.
+    """
+
+    def __init__(self, max_pending: int = MAX_PENDING, idle_records: int = IDLE_RECORDS) -> None:
         self.max_pending = max_pending
-        self.window = window_seconds
+        self.idle_records = idle_records
         self.pending: OrderedDict[tuple[str | None, int, int, str], AuditEvent] = OrderedDict()
         self.emitted: OrderedDict[tuple[str | None, int, int, str], None] = OrderedDict()
-        self.newest: float | None = None
-        self._since_sweep = 0
+        self.seen = 0
 
     def add(self, rec: AuditRecord, host: str | None,
             envelope: dict[str, Any] | None = None) -> Iterator[Row | IngestWarning]:
         """Add one record; yields the events it completes (and any older ones the window drops)."""
+        self.seen += 1
         key = rec.key
         event = self.pending.get(key)
         if event is None:
@@ -347,26 +355,24 @@ class AuditAssembler:
                                     rec.record)
             event = AuditEvent(rec, host_key(rec.node) or host, envelope=envelope or {})
             self.pending[key] = event
+        else:
+            self.pending.move_to_end(key)
         event.records.append(rec)
-        t = rec.epoch
-        if self.newest is None or t > self.newest:
-            self.newest = t
+        event.last_seen = self.seen
         if rec.type == "EOE" or _standalone(rec.type):
             yield self._emit(key)
         while len(self.pending) > self.max_pending:
             yield self._emit(next(iter(self.pending)))
-        self._since_sweep += 1
-        if self._since_sweep >= 256:
-            self._since_sweep = 0
+        if self.seen % 256 == 0:
             yield from self._sweep()
 
     def _sweep(self) -> Iterator[Row]:
-        if self.newest is None:
-            return
-        limit = self.newest - self.window
-        stale = [k for k, ev in self.pending.items() if ev.first.epoch < limit]
-        for k in stale:
-            yield self._emit(k)
+        limit = self.seen - self.idle_records
+        while self.pending:
+            key, event = next(iter(self.pending.items()))
+            if event.last_seen > limit:
+                return
+            yield self._emit(key)
 
     def finish(self) -> Iterator[Row]:
         while self.pending:
