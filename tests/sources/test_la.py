@@ -45,7 +45,7 @@ def test_auoms_capture(shared: type) -> None:
                                     '{base64,-d}|{bash,-i}"'
     d = data(first)
     assert d["type"] == "AUOMS_EXECVE" and d["key"] == "auoms,delete" and d["TenantId"] == "redacted"
-    assert d["comm"] == "bash" and d["syscall"] == "execve"
+    assert d["comm"] == "bash" and d["syscall"] == "execve" and d["SYSCALL"] == "execve"
     failed = data(rows["generic"][0])
     assert failed["proctitle"].startswith("/usr/lib/jvm/java-1.8.0-openjdk-amd64/bin/java -Djava.util.logging")
 

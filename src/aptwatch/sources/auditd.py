@@ -61,11 +61,13 @@ IDLE_RECORDS = 2048
 #: event keys remembered after emission, to recognise late records
 REMEMBER_EMITTED = 65536
 
-_HEADER = re.compile(r"(?:node=(\S+) )?type=(\S+) (?:msg=)?audit\((\d+)\.(\d+):(\d+)\): ?")
-_FIELD = re.compile(r"([A-Za-z0-9_.\[\]-]+)=(\"[^\"]*\"|'[^']*'|\{[^}]*\}|\S*)")
+# Linear time on attacker-written lines: bounded repeats, and a key may only start where no key
+# character precedes it (else a long run without '=' would be rescanned from every position).
+_HEADER = re.compile(r"(?:node=(\S{1,255}) )?type=([^\s=]{1,64}) (?:msg=)?audit\((\d{1,20})\.(\d{1,9}):(\d{1,20})\): ?")
+_FIELD = re.compile(r"(?<![A-Za-z0-9_.\[\]-])([A-Za-z0-9_.\[\]-]{1,128})=(\"[^\"]*\"|'[^']*'|\{[^}]{0,4096}\}|\S*)")
 _ARG_CHUNK = re.compile(r"a(\d+)\[(\d+)\]")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
-_AVC = re.compile(r"avc: +(\w+) +\{([^}]*)\}")
+_AVC = re.compile(r"avc: {1,8}(\w{1,32}) {1,8}\{([^}]{0,1024})\}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: fields auditd writes hex-encoded when the value holds a space, quote or control character
@@ -475,7 +477,9 @@ def _add_interpretation(sc: dict[str, Any], data: dict[str, Any]) -> None:
     """What ENRICHED log_format adds, for RAW logs: the system call name and architecture."""
     arch = _first(sc.get("arch"))
     if "SYSCALL" not in data:
-        name = syscall_name(arch, _first(sc.get("syscall")))
+        number = _first(sc.get("syscall"))
+        # AUOMS writes the name itself (syscall=execve); RAW logs the number
+        name = number if number and not number.isdigit() else syscall_name(arch, number)
         if name is not None:
             data["SYSCALL"] = name
             sc.setdefault("SYSCALL", name)

@@ -47,8 +47,7 @@ from aptwatch.sources.sysmon_linux import SysmonHandler
 Mapped = tuple[str, dict[str, Any], dict[str, Any]]  # (table, columns, data)
 Rule = tuple[re.Pattern[str], Callable[[re.Match[str], SyslogLine], Mapped | None]]
 
-_U = r"(\S*)"
-_IP = r"(\S+)"
+_KV = re.compile(r"(?<!\w)(\w{1,64})=(\S*)")
 
 
 def _auth(action: str, outcome: str | None, **cols: Any) -> dict[str, Any]:
@@ -61,7 +60,7 @@ def _port(v: str | None) -> int | None:
 
 def _kv(text: str) -> dict[str, str]:
     """`a=1 b= c=x` pairs of PAM messages (empty values kept)."""
-    return {m.group(1): m.group(2) for m in re.finditer(r"(\w+)=(\S*)", text)}
+    return {m.group(1): m.group(2) for m in _KV.finditer(text)}
 
 
 # sshd --------------------------------------------------------------------------------
@@ -314,9 +313,9 @@ RULES: dict[str, list[Rule]] = {
 }
 #: PAM lines, whatever program wrote them
 PAM: list[Rule] = [
-    (re.compile(r"(pam_\w+)\(([^:)]+):session\): session (opened|closed) for user (\S+?)(?: by (\S*))?$"),
+    (re.compile(r"(pam_\w{1,32})\(([^:)\s]{1,64}):session\): session (opened|closed) for user (\S+?)(?: by (\S*))?$"),
      _pam_session),
-    (re.compile(r"(pam_\w+)\(([^:)]+):auth\): authentication failure;(.*)$"), _pam_auth_failure),
+    (re.compile(r"(pam_\w{1,32})\(([^:)\s]{1,64}):auth\): authentication failure;(.*)$"), _pam_auth_failure),
 ]
 
 
@@ -341,7 +340,7 @@ def map_message(line: SyslogLine) -> Mapped | None:
                 return build(m, line)
     key = _program_key(line.program) or ""
     for pattern, build in RULES.get(key, ()):
-        m = pattern.match(msg) or (pattern.search(msg) if line.program == "sshd" else None)
+        m = pattern.match(msg)
         if m:
             out = build(m, line)
             if out is not None:

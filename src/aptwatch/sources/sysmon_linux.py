@@ -103,10 +103,10 @@ def _time(text: str | None) -> datetime | None:
     return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-_T_EVENT_ID = re.compile(r"<EventID[^>]*>(\d{1,9})</EventID>")
+_T_EVENT_ID = re.compile(r"<EventID[^>]{0,64}>(\d{1,9})</EventID>")
 _T_TEXT = re.compile(r"<(Channel|Computer|EventRecordID|Version|Level|Task|Opcode|Keywords)>([^<]*)</")
-_T_ATTR = re.compile(r"<(Provider|TimeCreated|Execution|Security) ([^>]*?)/?>")
-_T_PAIR = re.compile(r'(\w+)="([^"]*)"')
+_T_ATTR = re.compile(r"<(Provider|TimeCreated|Execution|Security) ([^>]{0,2048})>")
+_T_PAIR = re.compile(r'(?<!\w)(\w{1,64})="([^"]*)"')
 _T_DATA = re.compile(r'<Data Name="([^"]*)">([^<]*)(?:</Data>|$)')
 
 
