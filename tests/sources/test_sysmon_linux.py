@@ -16,7 +16,7 @@ from tests.sources.helpers import count, data, read_all
 
 SYS = ('<System><Provider Name="Linux-Sysmon" Guid="{ff032593-a8d3-4f13-b0d6-01fc615a0f97}"/><EventID>{id}</EventID>'
        '<Version>5</Version><Level>4</Level><Task>{id}</Task><Opcode>0</Opcode><Keywords>0x8000000000000000</Keywords>'
-       '<TimeCreated SystemTime="2024-03-01T10:00:0{id}.123456789Z"/><EventRecordID>10{id}</EventRecordID>'
+       '<TimeCreated SystemTime="2024-03-01T10:00:{ss}.123456789Z"/><EventRecordID>10{id}</EventRecordID>'
        '<Correlation/>'
        '<Execution ProcessID="1590" ThreadID="1590"/><Channel>Linux-Sysmon/Operational</Channel>'
        '<Computer>web01.corp.example</Computer><Security UserId="0"/></System>')
@@ -24,7 +24,8 @@ SYS = ('<System><Provider Name="Linux-Sysmon" Guid="{ff032593-a8d3-4f13-b0d6-01f
 
 def event(eid: int, fields: dict[str, str]) -> str:
     body = "".join(f'<Data Name="{k}">{v}</Data>' for k, v in fields.items())
-    return "<Event>" + SYS.replace("{id}", str(eid)) + "<EventData>" + body + "</EventData></Event>"
+    system = SYS.replace("{id}", str(eid)).replace("{ss}", f"{eid:02d}")
+    return "<Event>" + system + "<EventData>" + body + "</EventData></Event>"
 
 
 PROC = {"RuleName": "-", "UtcTime": "2024-03-01 10:00:01.500", "ProcessGuid": "{9432-1}", "ProcessId": "4242",
@@ -69,9 +70,10 @@ def test_sniff(tmp_path: Path) -> None:
 def test_golden(tmp_path: Path) -> None:
     rows, warnings = read_all(SysmonLinux(), write(tmp_path, LINES))
     assert warnings == []
-    assert {t: len(r) for t, r in rows.items()} == {"process": 2, "network": 1, "file": 2, "generic": 1}
+    assert {t: len(r) for t, r in rows.items()} == {"process": 2, "network": 1, "file": 2, "logging": 1}
     start, end = rows["process"]
-    assert start["time"] == datetime(2024, 3, 1, 10, 0, 1, 500000, tzinfo=UTC)  # UtcTime, not the syslog time
+    # as for Windows events: System/TimeCreated is the time, UtcTime stays in data
+    assert start["time"] == datetime(2024, 3, 1, 10, 0, 1, 123456, tzinfo=UTC)
     assert (start["event_code"], start["action"], start["host"], start["channel"], start["provider"]) == \
         (1, "start", "web01", "Linux-Sysmon/Operational", "Linux-Sysmon")
     assert (start["process_path"], start["process_name"], start["process_id"], start["user"]) == \
@@ -80,8 +82,9 @@ def test_golden(tmp_path: Path) -> None:
     assert (start["parent_path"], start["parent_process_id"], start["parent_command_line"], start["logon_id"]) == \
         ("/usr/sbin/apache2", 4200, "/usr/sbin/apache2 -k start", "33")
     d = data(start)
-    assert d["TerminalSessionId"] == "4294967295" and start.get("terminal_session_id") is None  # unsigned -1: as logged
-    assert d["EventRecordID"] == "101" and d["ExecutionProcessID"] == "1590" and d["RuleName"] == "-"
+    assert d["TerminalSessionId"] == "4294967295" and start.get("terminal_session_id") is None  # unsigned -1
+    assert d["UtcTime"] == "2024-03-01 10:00:01.500" and d["RuleName"] == "-"
+    assert (d["EventRecordID"], d["ExecutionProcessID"], d["UserID"]) == ("101", "1590", "0")
     assert end["action"] == "end" and end["event_code"] == 5
     (net,) = rows["network"]
     assert (net["src_ip"], net["src_port"], net["dst_ip"], net["dst_port"], net["protocol"], net["initiated"]) == \
@@ -91,7 +94,29 @@ def test_golden(tmp_path: Path) -> None:
     assert (create["action"], create["path"], create["file_name"], create["creation_time"]) == \
         ("create", "/tmp/a.sh", "a.sh", "2024-03-01 10:00:04.000")
     assert delete["action"] == "delete" and data(delete)["Archived"] == "false"
-    assert rows["generic"][0]["event_code"] == 16 and data(rows["generic"][0])["Configuration"] == "/c.xml"
+    (config,) = rows["logging"]
+    assert (config["event_code"], config["action"], config["configuration"]) == (16, "sensor_config_changed",
+                                                                                  "/c.xml")
+
+
+def test_same_row_as_windows_sysmon() -> None:
+    """A Linux Sysmon event and the same event from Windows Sysmon map to the same columns."""
+    from aptwatch.sources.sysmon_linux import LinuxSysmonBuilder, parse_event
+    from aptwatch.sources.windows.builder import WinBatchBuilder
+
+    system, fields = parse_event(event(3, NET))
+    lin, win = LinuxSysmonBuilder(), WinBatchBuilder()
+    lin.add(1, system["TimeCreated.SystemTime"], "web01", "Linux-Sysmon/Operational", "Linux-Sysmon", 3,
+            dict(fields), "x")
+    win.add(1, system["TimeCreated.SystemTime"], "web01", "Microsoft-Windows-Sysmon/Operational",
+            "Microsoft-Windows-Sysmon", 3, dict(fields), "x")
+    (a,) = [b for b in lin.flush() if hasattr(b, "data")]
+    (b,) = [b for b in win.flush() if hasattr(b, "data")]
+    assert a.table == b.table == "network"  # type: ignore[union-attr]
+    ra, rb = a.data.to_pylist()[0], b.data.to_pylist()[0]  # type: ignore[union-attr]
+    for k in ("channel", "provider"):
+        ra.pop(k), rb.pop(k)
+    assert ra == rb
 
 
 def test_log4shell_capture(shared: type) -> None:
@@ -103,6 +128,7 @@ def test_log4shell_capture(shared: type) -> None:
     assert count(rows) == n_lines == 93
     codes = Counter((t, r["event_code"]) for t, rs in rows.items() for r in rs)
     assert codes == {("process", 5): 50, ("process", 1): 31, ("network", 3): 6, ("file", 11): 4, ("file", 23): 2}
+    assert sum(1 for r in rows["process"] if r["process_name"] == "bash") > 0
     # 16 events hold Sysmon's own "&lt unknown process&gt " (no ';'), one is cut at the syslog size limit:
     # all are stored, with what the tolerant reader recovered, and explained
     assert Counter(w.reason for w in warnings) == {"bad_xml": 16, "truncated_xml": 1}

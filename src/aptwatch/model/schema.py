@@ -143,8 +143,8 @@ COMMON_NAMES: tuple[str, ...] = tuple(c.name for c in COMMON_HEAD + COMMON_TAIL)
 _PROC = (
     _c("process_guid", "VARCHAR", "Process GUID of the acting process (Sysmon ProcessGuid).", ("ProcessGuid",),
        "process.uid", "process.entity_id"),
-    _c("process_id", "BIGINT", "PID of the acting process.", ("ProcessId", "pid"), "process.pid", "process.pid"),
-    _c("process_path", "VARCHAR", "Executable path of the acting process.", ("Image", "exe"), "process.file.path",
+    _c("process_id", "BIGINT", "PID of the acting process.", ("ProcessId",), "process.pid", "process.pid"),
+    _c("process_path", "VARCHAR", "Executable path of the acting process.", ("Image",), "process.file.path",
        "process.executable"),
     _c("user", "VARCHAR", "Account of the acting process, as logged (DOMAIN\\name).", ("User",), "actor.user.name",
        "user.name"),
@@ -159,7 +159,7 @@ _NET_ENDPOINTS = (
     _c("dst_port", "INTEGER", "Destination port.", ("DestinationPort", "dst_port", "id.resp_p"),
        "dst_endpoint.port", "destination.port"),
     _c("flow_id", "VARCHAR", "Connection id linking records of one flow (Zeek uid, Suricata flow_id).",
-       ("uid", "flow_id", "ConnectionId"), "connection_info.uid", "network.community_id"),
+       ("uid", "flow_id"), "connection_info.uid", "network.community_id"),
 )
 _HASHES = (
     _c("hashes", "VARCHAR", "Hashes as logged (Sysmon 'SHA1=..,MD5=..').", ("Hashes",), "file.hashes", None),
@@ -197,9 +197,9 @@ EVENT_TABLES: tuple[Table, ...] = (
         *_PROC,
         _c("process_name", "VARCHAR", "File name of the executable (derived from process_path).", (),
            "process.name", "process.name"),
-        _c("command_line", "VARCHAR", "Full command line.", ("CommandLine", "cmdline"), "process.cmd_line",
+        _c("command_line", "VARCHAR", "Full command line.", ("CommandLine",), "process.cmd_line",
            "process.command_line"),
-        _c("current_directory", "VARCHAR", "Working directory.", ("CurrentDirectory", "cwd"), None,
+        _c("current_directory", "VARCHAR", "Working directory.", ("CurrentDirectory",), None,
            "process.working_directory"),
         _c("integrity_level", "VARCHAR", "Mandatory integrity level.", ("IntegrityLevel",),
            "process.integrity", None),
@@ -210,7 +210,7 @@ EVENT_TABLES: tuple[Table, ...] = (
         *_PE_META,
         _c("parent_process_guid", "VARCHAR", "Parent process GUID.", ("ParentProcessGuid",),
            "process.parent_process.uid", "process.parent.entity_id"),
-        _c("parent_process_id", "BIGINT", "Parent PID.", ("ParentProcessId", "ppid"), "process.parent_process.pid",
+        _c("parent_process_id", "BIGINT", "Parent PID.", ("ParentProcessId",), "process.parent_process.pid",
            "process.parent.pid"),
         _c("parent_path", "VARCHAR", "Parent executable path.", ("ParentImage", "ParentProcessName"),
            "process.parent_process.file.path", "process.parent.executable"),
@@ -258,9 +258,9 @@ EVENT_TABLES: tuple[Table, ...] = (
         _c("initiated", "BOOLEAN", "True when the host initiated the connection (Sysmon Initiated).",
            ("Initiated",), "connection_info.direction", None),
         _c("duration", "DOUBLE", "Duration in seconds.", ("duration",), "duration", "event.duration"),
-        _c("bytes_out", "BIGINT", "Payload bytes from originator to responder.", ("orig_bytes", "BytesSent"),
+        _c("bytes_out", "BIGINT", "Payload bytes from originator to responder.", ("orig_bytes",),
            "traffic.bytes_out", "source.bytes"),
-        _c("bytes_in", "BIGINT", "Payload bytes from responder to originator.", ("resp_bytes", "BytesReceived"),
+        _c("bytes_in", "BIGINT", "Payload bytes from responder to originator.", ("resp_bytes",),
            "traffic.bytes_in", "destination.bytes"),
         _c("packets_out", "BIGINT", "Packets from originator.", ("orig_pkts",), "traffic.packets_out",
            "source.packets"),
@@ -328,9 +328,8 @@ EVENT_TABLES: tuple[Table, ...] = (
     _event("file", "File activity: create, delete, modify, streams, share access, transferred files (Sysmon "
            "2/11/15/23/26-29, Security 4663/5140/5145, Zeek files/smb_files, Suricata fileinfo).", (
         _c("action", "VARCHAR", "create | delete | modify | time_change | stream | rename | access | "
-           "share_access | share_connect | transfer | block | raw_access_read.", (), "activity_name", "event.action"),
-        _c("path", "VARCHAR", "File path (the device for raw access reads).", ("TargetFilename", "ObjectName",
-                                                                                "filename", "Device"), "file.path",
+           "share_access | share_connect | transfer | block.", (), "activity_name", "event.action"),
+        _c("path", "VARCHAR", "File path.", ("TargetFilename", "ObjectName", "filename"), "file.path",
            "file.path"),
         _c("file_name", "VARCHAR", "File name (derived from path).", (), "file.name", "file.name"),
         *_PROC,
@@ -392,14 +391,12 @@ EVENT_TABLES: tuple[Table, ...] = (
            "Kerberos, NTLM, RDP, SSH, sudo/su (Security 4624-4779, Zeek kerberos/ntlm/rdp/ssh, auth.log).", (
         _c("action", "VARCHAR", "logon | logon_failed | logoff | explicit_credentials | special_privileges | "
            "privileged_service | tgt_request | service_ticket | ticket_renewed | preauth_failed | "
-           "credential_validation | session_reconnect | session_disconnect | ssh | sudo | su | rdp | session_start | "
-           "session_end | authorization | auth_error | credential_acquired | credential_disposed | "
-           "credential_refreshed | role_change (Linux PAM / audit / logind).", (),
+           "credential_validation | session_reconnect | session_disconnect | ssh | sudo | su | rdp.", (),
            "activity_name", "event.action"),
         _c("outcome", "VARCHAR", "success | failure.", (), "status", "event.outcome"),
         _c("protocol", "VARCHAR", "kerberos | ntlm | negotiate | ssh | rdp | local | ... .", (),
            "auth_protocol", None),
-        _c("target_user", "VARCHAR", "Account being authenticated.", ("TargetUserName", "acct"), "user.name",
+        _c("target_user", "VARCHAR", "Account being authenticated.", ("TargetUserName",), "user.name",
            "user.target.name"),
         _c("target_domain", "VARCHAR", "Its domain.", ("TargetDomainName",), "user.domain", "user.target.domain"),
         _c("target_sid", "VARCHAR", "Its SID.", ("TargetUserSid",), "user.uid", "user.target.id"),
@@ -411,8 +408,7 @@ EVENT_TABLES: tuple[Table, ...] = (
            "auth_protocol", None),
         _c("workstation", "VARCHAR", "Client workstation name.", ("WorkstationName", "Workstation"),
            "src_endpoint.hostname", "source.domain"),
-        _c("src_ip", "VARCHAR", "Client address.", ("IpAddress", "id.orig_h", "addr"), "src_endpoint.ip",
-           "source.ip"),
+        _c("src_ip", "VARCHAR", "Client address.", ("IpAddress", "id.orig_h"), "src_endpoint.ip", "source.ip"),
         _c("src_port", "INTEGER", "Client port.", ("IpPort", "id.orig_p"), "src_endpoint.port", "source.port"),
         _c("dst_ip", "VARCHAR", "Server address (network sensors).", ("id.resp_h",), "dst_endpoint.ip",
            "destination.ip"),
@@ -427,9 +423,9 @@ EVENT_TABLES: tuple[Table, ...] = (
         _c("sub_status", "VARCHAR", "Sub status.", ("SubStatus",), "status_detail", None),
         _c("privileges", "VARCHAR", "Privileges assigned or used.", ("PrivilegeList",), "privileges", None),
         _c("elevated_token", "VARCHAR", "Elevated token flag.", ("ElevatedToken",), None, None),
-        _c("process_path", "VARCHAR", "Process that requested the logon.", ("ProcessName", "exe"),
+        _c("process_path", "VARCHAR", "Process that requested the logon.", ("ProcessName",),
            "actor.process.file.path", "process.executable"),
-        _c("process_id", "BIGINT", "PID of that process.", ("pid",), "actor.process.pid", "process.pid"),
+        _c("process_id", "BIGINT", "PID of that process.", (), "actor.process.pid", "process.pid"),
         _c("method", "VARCHAR", "Auth method (ssh: password, publickey; sudo command).", (), None, None),
     ), ()),
 
@@ -437,14 +433,13 @@ EVENT_TABLES: tuple[Table, ...] = (
            "groupmod).", (
         _c("action", "VARCHAR", "user_created | user_enabled | user_disabled | user_deleted | password_reset | "
            "password_changed | user_changed | computer_changed | member_added | member_removed | "
-           "directory_change | group_created | group_deleted | group_changed.", (), "activity_name", "event.action"),
+           "directory_change.", (), "activity_name", "event.action"),
         _c("target_user", "VARCHAR", "Account or group changed (Windows TargetUserName).", ("TargetUserName",),
            "user.name", "user.target.name"),
         _c("target_domain", "VARCHAR", "Its domain.", ("TargetDomainName",), "user.domain",
            "user.target.domain"),
         _c("target_sid", "VARCHAR", "Its SID.", ("TargetSid",), "user.uid", "user.target.id"),
-        _c("group_name", "VARCHAR", "Group changed (membership events, Linux group changes).", ("grp",), "group.name",
-           "group.name"),
+        _c("group_name", "VARCHAR", "Group changed (membership events).", (), "group.name", "group.name"),
         _c("member_name", "VARCHAR", "Member added or removed.", ("MemberName",), "user.name", None),
         _c("member_sid", "VARCHAR", "Its SID.", ("MemberSid",), "user.uid", None),
         *_SUBJECT,
@@ -518,6 +513,132 @@ EVENT_TABLES: tuple[Table, ...] = (
 
     _event("generic", "Everything no other table maps; all fields in `data`.", (), ()),
 )
+
+
+# --------------------------------------------------------------------------------------
+# Additions, kept as blocks so each stays additive and merges trivially: extra Sigma aliases
+# (the field names a parser copies into an existing column), extra columns (inserted before
+# `data`/`raw`), extra words for a column's doc, and new tables.
+# --------------------------------------------------------------------------------------
+def _extend(tables: tuple[Table, ...], *, aliases: dict[str, dict[str, tuple[str, ...]]],
+            columns: dict[str, tuple[Column, ...]], docs: dict[str, dict[str, str]],
+            new: tuple[Table, ...] = ()) -> tuple[Table, ...]:
+    by_name = {t.name: t for t in tables}
+    for what in (aliases, columns, docs):
+        for tname in what:
+            if tname not in by_name:
+                raise RegistryError(f"schema addition names unknown table {tname}")
+    out: list[Table] = []
+    for t in tables:
+        extra = aliases.get(t.name, {})
+        more_doc = docs.get(t.name, {})
+        for cname in (*extra, *more_doc):
+            if not t.has(cname):
+                raise RegistryError(f"schema addition names unknown column {t.name}.{cname}")
+        cols = [Column(c.name, c.type, c.doc + (" " + more_doc[c.name] if c.name in more_doc else ""),
+                       c.sigma + tuple(a for a in extra.get(c.name, ()) if a not in c.sigma), c.ocsf, c.ecs)
+                for c in t.columns]
+        added = columns.get(t.name, ())
+        if added:
+            cols = cols[: -len(COMMON_TAIL)] + list(added) + cols[-len(COMMON_TAIL):]
+        out.append(Table(t.name, t.doc, tuple(cols), t.kind, t.sigma_categories, t.primary_key))
+    return (*out, *new)
+
+
+# Windows sources (issue 3; mapping in sources/windows/mapping.py, which a test checks against these).
+_WINDOWS_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "process": {"process_path": ("NewProcessName", "ProcessName"), "process_id": ("NewProcessId",),
+                "user": ("SubjectUserName",), "logon_id": ("SubjectLogonId",), "exit_code": ("Status",)},
+    "process_access": {"target_process_guid": ("ProcessGuid",), "target_process_id": ("ProcessId",),
+                       "target_path": ("Image",), "target_user": ("User",)},
+    "network": {"src_ip": ("SourceAddress",), "dst_ip": ("DestAddress",), "dst_port": ("DestPort",),
+                "process_id": ("ProcessID",), "process_path": ("Application",)},
+    "file": {"path": ("Device",), "hashes": ("Hash",), "process_path": ("ProcessName",)},
+    "registry": {"target_object": ("ObjectName",), "process_path": ("ProcessName",)},
+    "auth": {"target_user": ("AccountName", "User", "Param1"), "target_domain": ("AccountDomain", "Param2"),
+             "target_sid": ("TargetSid",), "src_ip": ("ClientAddress", "Address", "Param3"),
+             "workstation": ("ClientName",), "logon_id": ("LogonID",), "auth_package": ("PackageName",),
+             "process_id": ("ProcessId",), "service": ("Service",), "target_server": ("Value",)},
+    "account": {"object_dn": ("ObjectName",)},
+    "persistence": {"name": ("param1", "ProviderName", "providerName", "jobTitle", "name"),
+                    "image_path": ("ActionName", "ProviderPath"), "start_type": ("ServiceStartType", "param3"),
+                    "account": ("UserContext", "UserName", "jobOwner"), "content": ("TaskContentNew",),
+                    "consumer": ("CONSUMER",), "filter": ("ESS",),
+                    "process_id": ("ProcessID", "processid", "processId", "ClientProcessId"),
+                    "process_path": ("processPath",)},
+    "ids_alert": {"signature": ("Threat Name",), "signature_id": ("Threat ID",), "severity": ("Severity Name",),
+                  "category": ("Category Name",), "alert_action": ("Action Name",),
+                  "user": ("Detection User",), "process_path": ("Process Name", "ProcessName"),
+                  "file_path": ("Path",)},
+}
+_WINDOWS_COLUMNS: dict[str, tuple[Column, ...]] = {
+    "file": _SUBJECT,
+    "registry": _SUBJECT,
+    "persistence": (
+        _c("state", "VARCHAR", "Service state entered (System 7036 param2: running, stopped).", ("param2",)),
+        _c("url", "VARCHAR", "URL transferred (BITS).", ("url", "RemoteName"), "url.url_string", "url.original"),
+        _c("local_path", "VARCHAR", "Local file of a transfer (BITS LocalName).", ("LocalName",), "file.path",
+           "file.path"),
+    ),
+    "script": (
+        _c("action", "VARCHAR", "script_block | module | engine_start | engine_stop | provider_start | pipeline.",
+           (), "activity_name", "event.action"),
+        _c("data_text", "VARCHAR", "Classic PowerShell (Windows PowerShell log 400/403/600/800): the event's <Data> "
+           "items joined by newlines, the text Sigma ps_classic_* rules match as `Data` (key=value lines with "
+           "HostApplication, EngineVersion, ...).", ("Data",)),
+    ),
+}
+_WINDOWS_DOCS: dict[str, dict[str, str]] = {
+    "file": {"action": "Windows also: raw_read (Sysmon 9) | handle_request (4656) | clipboard (Sysmon 24) | "
+                       "block_executable | block_shredding | executable_detected (Sysmon 27-29)."},
+    "auth": {"action": "Windows also: privileged_object (4674) | rdp_logon | rdp_shell_start | rdp_logoff | "
+                       "rdp_disconnect | rdp_reconnect (TerminalServices-LocalSessionManager 21-25) | "
+                       "rdp_authenticated (RemoteConnectionManager 1149) | rdp_client_connect | "
+                       "rdp_client_multitransport (RDPClient 1024 / 1102)."},
+    "account": {"action": "Windows also: object_handle (4661) | directory_access (4662)."},
+    "persistence": {"action": "Windows also: service_state_changed (7036) | task_completed (TaskScheduler 201) | "
+                              "wmi_provider_started | wmi_error | wmi_subscription | wmi_temporary_subscription "
+                              "(WMI-Activity 5857-5860) | bits_job_created | bits_job_completed | "
+                              "bits_job_cancelled | bits_transfer_started | bits_transfer_stopped | "
+                              "bits_transfer_error | bits_job_file (BITS-Client)."},
+}
+_WINDOWS_TABLES: tuple[Table, ...] = (
+    _event("logging", "Changes to logging and auditing itself (defense impairment, T1070.001 / T1562): event logs "
+           "cleared (Security 1102, System 104), audit policy changed (4719), sensor configuration and state changes "
+           "(Sysmon 4 / 16, Microsoft Defender 5001 / 5007 / 5010 / 5012).", (
+        _c("action", "VARCHAR", "log_cleared | audit_policy_changed | sensor_state_changed | sensor_config_changed | "
+           "sensor_disabled.", (), "activity_name", "event.action"),
+        *_SUBJECT,
+        _c("backup_path", "VARCHAR", "Where the cleared log was backed up, when it was.", ("BackupPath",)),
+        _c("policy_changes", "VARCHAR", "Audit policy changes as logged (4719 AuditPolicyChanges, e.g. '%%8448').",
+           ("AuditPolicyChanges",)),
+        _c("subcategory_guid", "VARCHAR", "Audit subcategory GUID (4719).", ("SubcategoryGuid",)),
+        _c("state", "VARCHAR", "Sensor state (Sysmon 4 State).", ("State",)),
+        _c("configuration", "VARCHAR", "Sensor configuration (Sysmon 16 Configuration).", ("Configuration",)),
+        _c("old_value", "VARCHAR", "Setting before the change (Defender 5007 'Old Value').", ("Old Value", "OldValue")),
+        _c("new_value", "VARCHAR", "Setting after the change (Defender 5007 'New Value').", ("New Value", "NewValue")),
+    ), ()),
+)
+EVENT_TABLES = _extend(EVENT_TABLES, aliases=_WINDOWS_ALIASES, columns=_WINDOWS_COLUMNS, docs=_WINDOWS_DOCS,
+                       new=_WINDOWS_TABLES)
+
+# Linux sources (issue 3; sources/auditd.py, authlog.py, sysmon_linux.py, la_syslog.py, la_vmconnection.py).
+# auditd events also keep every audit field in `data` under its own name (docs/sources.md).
+_LINUX_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "process": {"process_path": ("exe",), "process_id": ("pid",), "parent_process_id": ("ppid",),
+                "current_directory": ("cwd",), "command_line": ("cmdline",)},
+    "network": {"process_path": ("exe",), "process_id": ("pid",), "bytes_out": ("BytesSent",),
+                "bytes_in": ("BytesReceived",), "flow_id": ("ConnectionId",)},
+    "auth": {"target_user": ("acct",), "src_ip": ("addr",), "process_path": ("exe",), "process_id": ("pid",)},
+    "account": {"target_user": ("acct",), "group_name": ("grp",)},
+}
+_LINUX_DOCS: dict[str, dict[str, str]] = {
+    "auth": {"action": "Linux also: session_start | session_end | authorization | auth_error | "
+                       "credential_acquired | credential_disposed | credential_refreshed | role_change (PAM, "
+                       "auditd USER_* / CRED_*, systemd-logind)."},
+    "account": {"action": "Linux also: group_created | group_deleted | group_changed (shadow-utils, auditd)."},
+}
+EVENT_TABLES = _extend(EVENT_TABLES, aliases=_LINUX_ALIASES, columns={}, docs=_LINUX_DOCS)
 
 # --------------------------------------------------------------------------------------
 # State tables: small, mutable, in the state database.

@@ -10,6 +10,7 @@ from aptwatch.registry import Registry
 from aptwatch.sources.auditd import Auditd
 from aptwatch.sources.authlog import AuthLog
 from aptwatch.sources.base import Source
+from aptwatch.sources.evtx import Evtx
 from aptwatch.sources.jsonl import JsonLines
 from aptwatch.sources.la_syslog import LogAnalyticsSyslog
 from aptwatch.sources.la_vmconnection import LogAnalyticsVMConnection
@@ -17,6 +18,7 @@ from aptwatch.sources.sysmon_linux import SysmonLinux
 
 SOURCES: Registry[Source] = Registry("source", [
     JsonLines(),
+    Evtx(),
     Auditd(),
     SysmonLinux(),
     AuthLog(),

@@ -44,6 +44,7 @@ from aptwatch.model.records import IngestWarning, TableBatch
 from aptwatch.sources.base import ReadContext, Source
 from aptwatch.sources.syscalls import ARCHES, syscall_name
 from aptwatch.sources.syslog import (
+    Item,
     MessageHandler,
     Row,
     SyslogLine,
@@ -345,7 +346,7 @@ class AuditAssembler:
         self.seen = 0
 
     def add(self, rec: AuditRecord, host: str | None,
-            envelope: dict[str, Any] | None = None) -> Iterator[Row | IngestWarning]:
+            envelope: dict[str, Any] | None = None) -> Iterator[Item]:
         """Add one record; yields the events it completes (and any older ones the window drops)."""
         self.seen += 1
         key = rec.key
@@ -582,11 +583,11 @@ class AuditHandler(MessageHandler):
     def accepts(self, line: SyslogLine) -> bool:
         return is_audit_message(line.message)
 
-    def handle(self, line: SyslogLine, record: int, raw: str) -> Iterable[Row | IngestWarning]:
+    def handle(self, line: SyslogLine, record: int, raw: str) -> Iterable[Item]:
         return self.add_message(line.message, record, raw, line.host)
 
     def add_message(self, message: str, record: int, raw: str, host: str | None,
-                    envelope: dict[str, Any] | None = None) -> Iterator[Row | IngestWarning]:
+                    envelope: dict[str, Any] | None = None) -> Iterator[Item]:
         """Feed one record found in `message`; `raw` is what the event's `raw` shows for it (the line)."""
         rec, warnings = parse_record(message, record, raw)
         yield from warnings
@@ -595,7 +596,7 @@ class AuditHandler(MessageHandler):
             return
         yield from self.assembler.add(rec, host, envelope)
 
-    def finish(self) -> Iterable[Row | IngestWarning]:
+    def finish(self) -> Iterable[Item]:
         return self.assembler.finish()
 
 

@@ -35,8 +35,8 @@ from aptwatch.sources.base import ReadContext, Source, first_lines
 from aptwatch.sources.syslog import (
     GenericHandler,
     HeaderParser,
+    Item,
     MessageHandler,
-    Row,
     SyslogLine,
     base_row,
     read_lines,
@@ -357,7 +357,7 @@ class AuthHandler(MessageHandler):
     def accepts(self, line: SyslogLine) -> bool:
         return True
 
-    def handle(self, line: SyslogLine, record: int, raw: str) -> Iterable[Row | IngestWarning]:
+    def handle(self, line: SyslogLine, record: int, raw: str) -> Iterable[Item]:
         mapped = map_message(line) if line.header else None
         if mapped is None:
             return self.generic.handle(line, record, raw)
@@ -366,7 +366,7 @@ class AuthHandler(MessageHandler):
 
     @staticmethod
     def _row(line: SyslogLine, record: int, raw: str, table: str, cols: dict[str, Any], data: dict[str, Any],
-             ) -> Iterator[Row | IngestWarning]:
+             ) -> Iterator[Item]:
         d = dict(data)
         if table != "auth" and line.pid is not None:
             d["pid"] = line.pid
@@ -396,4 +396,4 @@ class AuthLog(Source):
         return hits >= max(1, len(lines) - 1)
 
     def read(self, ctx: ReadContext) -> Iterator[TableBatch | IngestWarning]:
-        yield from read_lines(ctx, [AuditHandler(), SysmonHandler()], AuthHandler())
+        yield from read_lines(ctx, [AuditHandler(), SysmonHandler(ctx.settings)], AuthHandler())

@@ -14,7 +14,7 @@ to the Sysmon mapping, auth / account / cron messages to the auth.log mapping, t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +26,7 @@ from aptwatch.sources.auditd import AuditHandler, is_audit_message
 from aptwatch.sources.authlog import AuthHandler
 from aptwatch.sources.base import ReadContext, Source, first_lines
 from aptwatch.sources.lines import iter_line_chunks
-from aptwatch.sources.syslog import Row, SyslogLine
+from aptwatch.sources.syslog import Item, SyslogLine, collect
 from aptwatch.sources.sysmon_linux import SysmonHandler, is_sysmon_message
 
 #: columns the row's columns take (the rest of the envelope goes to `data`)
@@ -88,7 +88,7 @@ class LogAnalyticsSyslog(Source):
         return la_rows(head, "Syslog")
 
     def read(self, ctx: ReadContext) -> Iterator[TableBatch | IngestWarning]:
-        audit, sysmon, auth = AuditHandler(), SysmonHandler(), AuthHandler()
+        audit, sysmon, auth = AuditHandler(), SysmonHandler(ctx.settings), AuthHandler()
         buf = RowBuffer(ctx.settings.batch_rows)
         for item in iter_json_rows(ctx):
             if isinstance(item, IngestWarning):
@@ -102,29 +102,22 @@ class LogAnalyticsSyslog(Source):
             envelope = {k: v for k, v in obj.items() if k not in _TAKEN}
             hostname = _str(obj.get("Computer")) or _str(obj.get("HostName"))
             time = la_time(obj.get("EventTime")) or la_time(obj.get("TimeGenerated"))
-            items: Iterator[Row | IngestWarning]
+            items: Iterable[Item]
             if is_audit_message(message):
                 items = audit.add_message(message, record, text, host_key(hostname), envelope)
             elif is_sysmon_message(message):
-                items = sysmon.add(message, record, text, host_key(hostname), time, envelope)
+                items = sysmon.add(message, record, text, hostname, time, envelope)
             else:
                 pid = obj.get("ProcessID")
                 line = SyslogLine(message, True, time=time, hostname=hostname, program=_str(obj.get("ProcessName")),
                                   pid=str(pid) if isinstance(pid, int | str) and pid != "" else None,
                                   extra=envelope)
-                items = iter(auth.handle(line, record, text))
-            yield from _collect(items, buf)
-        yield from _collect(iter(audit.finish()), buf)
+                items = auth.handle(line, record, text)
+            yield from collect(items, buf)
+        yield from collect(audit.finish(), buf)
+        yield from collect(sysmon.finish(), buf)
         yield from buf.flush()
 
 
 def _str(v: Any) -> str | None:
     return v if isinstance(v, str) and v else None
-
-
-def _collect(items: Iterator[Row | IngestWarning], buf: RowBuffer) -> Iterator[TableBatch | IngestWarning]:
-    for item in items:
-        if isinstance(item, IngestWarning):
-            yield item
-        elif (batch := buf.add(item[0], item[1])) is not None:
-            yield batch

@@ -42,6 +42,8 @@ from aptwatch.sources.lines import iter_line_chunks
 
 #: (table, row) as handed to a RowBuffer
 Row = tuple[str, dict[str, Any]]
+#: what a handler yields: rows, ready batches (handlers with their own builder), warnings
+Item = Row | TableBatch | IngestWarning
 
 MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
                                       "dec"), start=1)}
@@ -328,10 +330,10 @@ class MessageHandler(ABC):
         """Cheap content test: does this handler read this message?"""
 
     @abstractmethod
-    def handle(self, line: SyslogLine, record: int, raw: str) -> Iterable[Row | IngestWarning]:
+    def handle(self, line: SyslogLine, record: int, raw: str) -> Iterable[Item]:
         """Rows (possibly none yet, for multi-line events) and warnings for one line."""
 
-    def finish(self) -> Iterable[Row | IngestWarning]:
+    def finish(self) -> Iterable[Item]:
         """Rows still pending at the end of the file."""
         return ()
 
@@ -342,7 +344,7 @@ class GenericHandler(MessageHandler):
     def accepts(self, line: SyslogLine) -> bool:
         return True
 
-    def handle(self, line: SyslogLine, record: int, raw: str) -> Iterable[Row | IngestWarning]:
+    def handle(self, line: SyslogLine, record: int, raw: str) -> Iterable[Item]:
         yield generic_row(line, record, raw)
         if line.bad_time:
             yield IngestWarning("bad_time", f"unreadable timestamp {line.bad_time!r}", record)
@@ -386,20 +388,21 @@ def read_lines(ctx: ReadContext, handlers: Sequence[MessageHandler],
                     continue
                 line = headers.parse(text)
                 handler = next((h for h in handlers if h.accepts(line)), last)
-                yield from _collect(handler.handle(line, first + i, text), buf)
+                yield from collect(handler.handle(line, first + i, text), buf)
     for h in (*handlers, last):
-        yield from _collect(h.finish(), buf)
+        yield from collect(h.finish(), buf)
     yield from buf.flush()
 
 
-def _collect(items: Iterable[Row | IngestWarning], buf: RowBuffer) -> Iterator[TableBatch | IngestWarning]:
+def collect(items: Iterable[Item], buf: RowBuffer) -> Iterator[TableBatch | IngestWarning]:
+    """Rows into the buffer (yielding full batches); batches and warnings through."""
     for item in items:
-        if isinstance(item, IngestWarning):
-            yield item
-        else:
+        if isinstance(item, tuple):
             batch = buf.add(item[0], item[1])
             if batch is not None:
                 yield batch
+        else:
+            yield item
 
 
 def only_lines_of(head: bytes, is_ours: Callable[[str], bool], n: int = 8) -> bool:

@@ -1,27 +1,23 @@
 """Sysmon for Linux: its `<Event>` XML, one event per syslog line (program `sysmon`).
 
-Sysmon for Linux writes the same event schema as Windows Sysmon, so events land in the same
-tables and columns (Windows field names are the Sigma aliases of those columns):
+Sysmon for Linux writes the same event schema as Windows Sysmon, so its events go through the
+same mapping (`sources/windows/mapping.py: SYSMON`) and the same builder as Windows Sysmon
+events (`sources/windows/builder.py`): same tables, columns, actions, derived columns (process
+and file names, hashes, GUID spelling) and `data` conventions. Linux Sysmon writes EventIDs 1
+(process start), 3 (network), 4 (service state), 5 (process end), 9 (raw access read), 11 (file
+create), 16 (configuration), 23 (file delete) and 255 (error): 1/5 -> `process`, 3 ->
+`network`, 9/11/23 -> `file`, 4/16 -> `logging`, the rest -> `generic`.
 
-| EventID | what | table, action |
-|---|---|---|
-| 1 | process create | `process`, start |
-| 3 | network connection | `network` |
-| 5 | process terminated | `process`, end |
-| 9 | raw access read | `file`, raw_access_read |
-| 11 | file create | `file`, create |
-| 23 | file delete (archived) | `file`, delete |
-| 4, 16, 255 | service state, config change, error | `generic` |
+As for Windows events, time is `System/TimeCreated/@SystemTime` (`UtcTime` stays in `data`),
+`host` the host key of `Computer`, and EventRecordID, Execution ProcessID and Security UserId go
+to `data` as EventRecordID, ExecutionProcessID and UserID.
 
-Time is the event's `UtcTime` (when it happened), falling back to `System/TimeCreated`. EventData
-fields no column takes, and the System fields (EventRecordID, Version, Level, Task, Opcode,
-Keywords, ExecutionProcessID, ExecutionThreadID, SecurityUserId, ProviderGuid, SystemTime), go
-to `data`. The log is attacker-written: an event holding a markup declaration (`<!DOCTYPE`,
-`<!ENTITY`, ...) is parsed by defusedxml, which refuses DTDs and entity tricks; one without any
-`<!` cannot declare or fetch an entity and goes to the C-accelerated ElementTree parser
-(defusedxml's parser is pure Python, ~5x slower). Broken XML (Sysmon for Linux writes
-`&lt unknown process&gt ` without ';'; syslog relays cut long events) is read field by field
-by a tolerant, linear-time reader, with a warning.
+The log is attacker-written: an event holding a markup declaration (`<!DOCTYPE`, `<!ENTITY`,
+...) is parsed by defusedxml, which refuses DTDs and entity tricks; one without any `<!` cannot
+declare or fetch an entity and goes to the C-accelerated ElementTree parser (defusedxml's parser
+is pure Python, ~5x slower). Broken XML (Sysmon for Linux writes `&lt unknown process&gt `
+without ';'; syslog relays cut long events) is read field by field by a tolerant, linear-time
+reader, with a warning.
 """
 
 from __future__ import annotations
@@ -29,7 +25,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 from xml.etree.ElementTree import fromstring as c_fromstring
@@ -37,46 +33,17 @@ from xml.etree.ElementTree import fromstring as c_fromstring
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from aptwatch.model.hosts import host_key
 from aptwatch.model.records import IngestWarning, TableBatch
-from aptwatch.sources.base import ReadContext, Source
-from aptwatch.sources.syslog import (
-    MessageHandler,
-    Row,
-    SyslogLine,
-    dumps,
-    generic_row,
-    only_lines_of,
-    read_lines,
-    to_int,
-)
+from aptwatch.sources.base import IngestSettings, ReadContext, Source
+from aptwatch.sources.syslog import Item, MessageHandler, SyslogLine, generic_row, only_lines_of, read_lines
+from aptwatch.sources.windows.builder import WinBatchBuilder
+from aptwatch.sources.windows.mapping import SYSMON, EventMap
 
-_PROC = {"ProcessGuid": "process_guid", "ProcessId": "process_id", "Image": "process_path", "User": "user"}
-_HASH = {"Hashes": "hashes"}
-#: EventID -> (table, action, field -> column)
-MAPPING: dict[int, tuple[str, str | None, dict[str, str]]] = {
-    1: ("process", "start", {**_PROC, **_HASH, "CommandLine": "command_line", "CurrentDirectory": "current_directory",
-                             "IntegrityLevel": "integrity_level", "LogonId": "logon_id", "LogonGuid": "logon_guid",
-                             "TerminalSessionId": "terminal_session_id", "FileVersion": "file_version",
-                             "Description": "description", "Product": "product", "Company": "company",
-                             "OriginalFileName": "original_file_name", "ParentProcessGuid": "parent_process_guid",
-                             "ParentProcessId": "parent_process_id", "ParentImage": "parent_path",
-                             "ParentCommandLine": "parent_command_line", "ParentUser": "parent_user"}),
-    3: ("network", None, {**_PROC, "Protocol": "protocol", "Initiated": "initiated", "SourceIp": "src_ip",
-                          "SourceHostname": "src_hostname", "SourcePort": "src_port", "DestinationIp": "dst_ip",
-                          "DestinationHostname": "dst_hostname", "DestinationPort": "dst_port"}),
-    5: ("process", "end", dict(_PROC)),
-    9: ("file", "raw_access_read", {**_PROC, "Device": "path"}),
-    11: ("file", "create", {**_PROC, "TargetFilename": "path", "CreationUtcTime": "creation_time"}),
-    23: ("file", "delete", {**_PROC, **_HASH, "TargetFilename": "path"}),
-    26: ("file", "delete", {**_PROC, **_HASH, "TargetFilename": "path"}),
-}
-#: integer columns and their width in bits
-_INT_COLUMNS = {"process_id": 64, "parent_process_id": 64, "terminal_session_id": 32, "src_port": 32, "dst_port": 32}
-_SYSTEM_ATTRS = (("Provider", "Guid", "ProviderGuid"), ("TimeCreated", "SystemTime", "SystemTime"),
-                 ("Execution", "ProcessID", "ExecutionProcessID"), ("Execution", "ThreadID", "ExecutionThreadID"),
-                 ("Security", "UserId", "SecurityUserId"))
-_SYSTEM_TEXT = ("EventRecordID", "Version", "Level", "Task", "Opcode", "Keywords")
+PROVIDER = "Linux-Sysmon"
+CHANNEL = "Linux-Sysmon/Operational"
+#: System attributes kept in `data`, under the names the Windows sources use (builder.SYSTEM_EXTRAS)
+_SYSTEM_EXTRAS = (("Execution", "ProcessID", "ExecutionProcessID"), ("Security", "UserId", "UserID"),
+                  ("Security", "UserID", "UserID"), ("Correlation", "ActivityID", "ActivityID"))
 
 
 def is_sysmon_message(message: str) -> bool:
@@ -87,25 +54,9 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _time(text: str | None) -> datetime | None:
-    """Sysmon's 'YYYY-MM-DD hh:mm:ss.fff' (UtcTime) or ISO with Z and nanoseconds (SystemTime)."""
-    if not text:
-        return None
-    t = text.strip().replace(" ", "T", 1)
-    if "." in t:  # fromisoformat takes at most 6 fractional digits
-        head, _, frac = t.partition(".")
-        digits = "".join(c for c in frac if c.isdigit())
-        t = head + "." + digits[:6] + frac[len(digits):]
-    try:
-        dt = datetime.fromisoformat(t)
-    except ValueError:
-        return None
-    return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
 _T_EVENT_ID = re.compile(r"<EventID[^>]{0,64}>(\d{1,9})</EventID>")
 _T_TEXT = re.compile(r"<(Channel|Computer|EventRecordID|Version|Level|Task|Opcode|Keywords)>([^<]*)</")
-_T_ATTR = re.compile(r"<(Provider|TimeCreated|Execution|Security) ([^>]{0,2048})>")
+_T_ATTR = re.compile(r"<(Provider|TimeCreated|Execution|Security|Correlation) ([^>]{0,2048})>")
 _T_PAIR = re.compile(r'(?<!\w)(\w{1,64})="([^"]*)"')
 _T_DATA = re.compile(r'<Data Name="([^"]*)">([^<]*)(?:</Data>|$)')
 
@@ -157,72 +108,31 @@ def parse_event(xml: str) -> tuple[dict[str, str], dict[str, str]]:
     return system, fields
 
 
-def map_sysmon(system: dict[str, str], fields: dict[str, str], record: int, raw: str,
-               fallback_host: str | None, fallback_time: datetime | None,
-               envelope: dict[str, Any] | None = None) -> tuple[Row, list[IngestWarning]]:
-    """The row for one Sysmon event (System and EventData fields as parsed)."""
-    warnings: list[IngestWarning] = []
-    code_text = system.get("EventID", "")
-    code = int(code_text) if code_text.isdigit() else None
-    table, action, mapping = MAPPING.get(code or -1, ("generic", None, {}))
-    row: dict[str, Any] = {
-        "record": record, "event_code": code,
-        "channel": system.get("Channel"), "provider": system.get("Provider.Name"),
-        "host": host_key(system.get("Computer")) or fallback_host, "raw": raw,
-        "time": _time(fields.get("UtcTime")) or _time(system.get("TimeCreated.SystemTime")) or fallback_time,
-    }
-    if action is not None:
-        row["action"] = action
-    data: dict[str, Any] = {}
-    for name, value in fields.items():
-        col = mapping.get(name)
-        if col is None:
-            data[name] = value
-        elif col in _INT_COLUMNS:
-            n = to_int(value.strip(), _INT_COLUMNS[col])
-            if n is not None:
-                row[col] = n
-            else:
-                # Sysmon for Linux writes TerminalSessionId 4294967295 (unsigned -1): kept as logged in data
-                data[name] = value
-                if value.strip() not in ("-", "", "4294967295"):
-                    warnings.append(IngestWarning("bad_value", f"{name}={IngestWarning.excerpt(value, 40)} is "
-                                                  "not an integer of the column's range; kept in data", record))
-        elif col == "initiated":
-            row[col] = value.strip().lower() == "true" if value.strip().lower() in ("true", "false") else None
-            if row[col] is None:
-                data[name] = value
-        else:
-            row[col] = value
-    for el, attr, name in _SYSTEM_ATTRS:
-        if f"{el}.{attr}" in system:
-            data[name] = system[f"{el}.{attr}"]
-    for name in _SYSTEM_TEXT:
-        if name in system:
-            data[name] = system[name]
-    path = row.get("process_path") if table == "process" else row.get("path")
-    if isinstance(path, str) and table in ("process", "file"):
-        row["process_name" if table == "process" else "file_name"] = path.rsplit("/", 1)[-1]
-    if envelope:
-        for k, v in envelope.items():
-            data.setdefault(k, v)
-    row["data"] = dumps(data) if data else None
-    if row["time"] is None:
-        warnings.append(IngestWarning("bad_time", "no readable UtcTime or SystemTime", record))
-    return (table, row), warnings
+class LinuxSysmonBuilder(WinBatchBuilder):
+    """The Windows event builder, with Sysmon for Linux's provider mapped by the Windows Sysmon table."""
+
+    def mapping_for(self, provider: Any, channel: Any, event_id: Any) -> EventMap | None:
+        if isinstance(event_id, int) and (provider == PROVIDER or channel == CHANNEL):
+            return SYSMON.get(event_id)
+        return super().mapping_for(provider, channel, event_id)
 
 
 class SysmonHandler(MessageHandler):
-    """Sysmon `<Event>` XML in a syslog line (or bare)."""
+    """Sysmon `<Event>` XML in a syslog line (or bare); rows built by the shared Windows builder."""
+
+    def __init__(self, settings: IngestSettings | None = None) -> None:
+        s = settings or IngestSettings()
+        self.builder = LinuxSysmonBuilder(s.local_timezone, s.batch_rows)
 
     def accepts(self, line: SyslogLine) -> bool:
         return is_sysmon_message(line.message)
 
-    def handle(self, line: SyslogLine, record: int, raw: str) -> Iterable[Row | IngestWarning]:
-        return self.add(line.message, record, raw, line.host, line.time)
+    def handle(self, line: SyslogLine, record: int, raw: str) -> Iterable[Item]:
+        return self.add(line.message, record, raw, line.hostname, line.time)
 
-    def add(self, xml: str, record: int, raw: str, host: str | None, time: datetime | None,
-            envelope: dict[str, Any] | None = None) -> Iterator[Row | IngestWarning]:
+    def add(self, xml: str, record: int, raw: str, hostname: str | None, time: datetime | None,
+            envelope: dict[str, Any] | None = None) -> Iterator[Item]:
+        """One event; `hostname` and `time` (of the syslog line) stand in when the event lacks its own."""
         xml = xml.strip()
         try:
             system, fields = parse_event(xml)
@@ -231,24 +141,39 @@ class SysmonHandler(MessageHandler):
             cut = not xml.endswith("</Event>")
             if recovered is None:
                 yield IngestWarning("bad_xml", f"{e}: {IngestWarning.excerpt(xml)}", record)
-                yield generic_row(SyslogLine(xml, True, time=time, hostname=host), record, raw, envelope)
+                yield generic_row(SyslogLine(xml, True, time=time, hostname=hostname), record, raw, envelope)
                 return
             system, fields = recovered
             yield IngestWarning("truncated_xml" if cut else "bad_xml",
                                 f"{'event cut at ' + str(len(xml)) + ' characters' if cut else e}; "
                                 f"{len(fields)} field(s) recovered by the tolerant reader", record)
-        row, warnings = map_sysmon(system, fields, record, raw, host, time, envelope)
-        yield from warnings
-        yield row
+        for el, attr, name in _SYSTEM_EXTRAS:
+            value = system.get(f"{el}.{attr}")
+            if value is not None:
+                fields.setdefault(name, value)
+        if "EventRecordID" in system:
+            fields.setdefault("EventRecordID", system["EventRecordID"])
+        if envelope:
+            for k, v in envelope.items():
+                fields.setdefault(k, v)
+        code = system.get("EventID", "")
+        stamp = system.get("TimeCreated.SystemTime") or fields.get("UtcTime") or (time.isoformat() if time else None)
+        self.builder.add(record, stamp, system.get("Computer") or hostname, system.get("Channel"),
+                         system.get("Provider.Name"), int(code) if code.isdigit() else None, fields, raw)
+        if self.builder.full:
+            yield from self.builder.flush()
+
+    def finish(self) -> Iterable[Item]:
+        return self.builder.flush()
 
 
 class SysmonLinux(Source):
     name = "sysmon_linux"
-    description = "Sysmon for Linux events (XML in syslog lines) -> process, network, file, generic."
+    description = "Sysmon for Linux events (XML in syslog lines) -> process, network, file, logging, generic."
     priority = 20
 
     def sniff(self, head: bytes, name: str) -> bool:
         return only_lines_of(head, lambda text: "<Event" in text and "Linux-Sysmon" in text)
 
     def read(self, ctx: ReadContext) -> Iterator[TableBatch | IngestWarning]:
-        yield from read_lines(ctx, [SysmonHandler()])
+        yield from read_lines(ctx, [SysmonHandler(ctx.settings)])
