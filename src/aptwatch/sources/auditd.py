@@ -244,7 +244,9 @@ def _tokenize(text: str, fields: dict[str, Any], *, decode: bool, rtype: str, re
     execve = decode and rtype == "EXECVE"
     for key, value in _FIELD.findall(text):
         c = value[:1]
-        if c in _QUOTES and value:
+        if c == '"' and len(value) > 1 and value[-1] == '"':  # the common case: a quoted string
+            value = value[1:-1]
+        elif c in _QUOTES:
             closing = "}" if c == "{" else c
             if len(value) < 2 or value[-1] != closing:  # a cut line: keep what is there
                 warnings.append(IngestWarning("unbalanced_quote", f"field {key}: " + IngestWarning.excerpt(value),
@@ -253,16 +255,14 @@ def _tokenize(text: str, fields: dict[str, Any], *, decode: bool, rtype: str, re
                 continue
             if c == "'":
                 _tokenize(value[1:-1], fields, decode=decode, rtype=rtype, record=record, warnings=warnings)
-            elif c == "{":
-                _put(fields, key, value)
-                inner: dict[str, Any] = {}
-                _tokenize(value[1:-1], inner, decode=False, rtype=rtype, record=record, warnings=warnings)
-                for k, v in inner.items():
-                    fields.setdefault(k, v)
-            else:
-                _put(fields, key, value[1:-1])
+                continue
+            _put(fields, key, value)
+            inner: dict[str, Any] = {}
+            _tokenize(value[1:-1], inner, decode=False, rtype=rtype, record=record, warnings=warnings)
+            for k, v in inner.items():
+                fields.setdefault(k, v)
             continue
-        if decode and (key in ESCAPED or (execve and key[:1] == "a" and _is_arg(key))) and value not in NOTHING:
+        elif decode and (key in ESCAPED or (execve and key[:1] == "a" and _is_arg(key))) and value not in NOTHING:
             value = _unhex(key, value, record, warnings)
         if key in fields:
             _put(fields, key, value)
@@ -405,17 +405,24 @@ def _int(v: Any, bits: int = 64) -> int | None:
 def merged_fields(event: AuditEvent) -> dict[str, Any]:
     """All fields of all records, flat; values that differ between records become lists."""
     out: dict[str, Any] = {}
+    get = out.get
     for rec in event.records:
         _put(out, "type", rec.type)
         for k, v in rec.fields.items():
-            if isinstance(v, list):
+            cur = get(k, _MISSING)
+            if cur is _MISSING:
+                out[k] = list(v) if v.__class__ is list else v  # a copy: merging appends to it
+            elif cur == v:
+                continue
+            elif v.__class__ is list:
                 for x in v:
                     _put(out, k, x)
-            elif k not in out:
-                out[k] = v
-            elif out[k] != v:
+            else:
                 _put(out, k, v)
     return out
+
+
+_MISSING = object()
 
 
 def _record(event: AuditEvent, *types: str) -> dict[str, Any]:

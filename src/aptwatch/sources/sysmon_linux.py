@@ -91,14 +91,20 @@ def parse_event(xml: str) -> tuple[dict[str, str], dict[str, str]]:
     system: dict[str, str] = {}
     fields: dict[str, str] = {}
     for part in root:
-        tag = _local(part.tag)
+        tag = part.tag if part.tag[:1] != "{" else _local(part.tag)
         if tag == "System":
             for el in part:
-                name = _local(el.tag)
-                if el.text and el.text.strip():
-                    system[name] = el.text.strip()
-                for attr, value in el.attrib.items():
-                    system[f"{name}.{attr}"] = value
+                name = el.tag if el.tag[:1] != "{" else _local(el.tag)
+                text = el.text
+                if text and (text := text.strip()):
+                    system[name] = text
+                if el.attrib:
+                    for attr, value in el.attrib.items():
+                        system[f"{name}.{attr}"] = value
+        elif tag == "EventData" and all(len(el) == 0 for el in part):  # flat <Data Name=..> items
+            for i, el in enumerate(part):
+                fields[el.get("Name") or (el.tag if el.tag[:1] != "{" else _local(el.tag)) or f"Data{i}"] = \
+                    el.text or ""
         elif tag in ("EventData", "UserData"):
             for i, el in enumerate(part.iter()):
                 if el is part:
