@@ -172,3 +172,23 @@ def test_fuzz_every_line_stored_once(tmp_path: Path, text_lines: list[str]) -> N
     nonblank = [ln for ln in p.read_bytes().decode().split("\n") if ln.strip()]
     stored = [ln for t in rows.values() for r in t for ln in str(r["raw"]).split("\n")]
     assert sorted(stored) == sorted(nonblank)
+
+
+def test_cli_year_and_timezone(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from aptwatch.cli.main import app
+    from aptwatch.store import Store
+
+    p = write(tmp_path, AUTH_LOG)
+    store = tmp_path / "s"
+    res = CliRunner().invoke(app, ["ingest", str(p), "--store", str(store), "--year", "2019",
+                                   "--timezone", "America/New_York"])
+    assert res.exit_code == 0, res.output
+    with Store.open(store).session() as s:
+        first = s.sql("SELECT min(time) AS t FROM auth").to_pylist()[0]["t"]
+        last = s.sql("SELECT max(time) AS t FROM auth").to_pylist()[0]["t"]
+    assert first == datetime(2020, 1, 1, 4, 59, 58, tzinfo=UTC)  # Dec 31 23:59:58 EST, 2019
+    assert last.year == 2020  # type: ignore[union-attr]
+    bad = CliRunner().invoke(app, ["ingest", str(p), "--store", str(store), "--timezone", "Mars/Olympus"])
+    assert bad.exit_code == 3 and "unknown time zone" in bad.output

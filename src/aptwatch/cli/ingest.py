@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
@@ -14,11 +15,17 @@ from aptwatch.errors import InputError
 from aptwatch.ingest import IngestReport
 from aptwatch.ingest import Progress as IngestProgress
 from aptwatch.ingest import ingest as run_ingest
+from aptwatch.sources.base import IngestSettings
 from aptwatch.store import Store
 
 PathsArg = Annotated[list[Path], typer.Argument(help="Files or folders (archives are read in place).",
                                                 show_default=False)]
 WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Parser processes (default: CPU count).", min=1)]
+YearOpt = Annotated[int | None, typer.Option(
+    "--year", help="Year of the first line of year-less syslog timestamps (default: from the file's modification "
+    "time).", min=1970, max=2200)]
+TimezoneOpt = Annotated[str, typer.Option(
+    "--timezone", help="Time zone of log times written without an offset (syslog), e.g. Europe/Vienna.")]
 
 
 class BarProgress(IngestProgress):
@@ -40,11 +47,13 @@ class BarProgress(IngestProgress):
         self.bar.stop()
 
 
-def do_ingest(store: Store, paths: list[Path], workers: int | None, wait: float, command: str) -> IngestReport:
+def do_ingest(store: Store, paths: list[Path], workers: int | None, wait: float, command: str,
+              settings: IngestSettings | None = None) -> IngestReport:
     console = err_console()
     progress = BarProgress(console)
     try:
-        report = run_ingest(store, paths, workers=workers, wait=wait, progress=progress, command=command)
+        report = run_ingest(store, paths, settings=settings, workers=workers, wait=wait, progress=progress,
+                            command=command)
     finally:
         progress.stop()
     rate = report.events / report.seconds if report.seconds else 0.0
@@ -69,10 +78,22 @@ def check_paths(paths: list[Path]) -> None:
             raise InputError("no such file or directory", location=str(p))
 
 
-def ingest(paths: PathsArg, store: StoreOpt = None, workers: WorkersOpt = None, wait: WaitOpt = 0.0) -> None:
+def ingest_settings(year: int | None, timezone: str) -> IngestSettings:
+    """Settings from the command line; an unknown time zone is an input error."""
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"unknown time zone {timezone!r} (use an IANA name such as Europe/Vienna)",
+                         location="--timezone") from None
+    return IngestSettings(default_year=year, local_timezone=timezone)
+
+
+def ingest(paths: PathsArg, store: StoreOpt = None, workers: WorkersOpt = None, wait: WaitOpt = 0.0,
+           year: YearOpt = None, timezone: TimezoneOpt = "UTC") -> None:
     """Read log files and folders into the store. Format is sniffed from content; re-ingesting adds nothing."""
     check_paths(paths)
+    settings = ingest_settings(year, timezone)
     st = Store.open(store, create=True)
-    report = do_ingest(st, paths, workers, wait, "ingest")
+    report = do_ingest(st, paths, workers, wait, "ingest", settings)
     if report.failed:
         raise typer.Exit(1)
