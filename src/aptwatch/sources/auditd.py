@@ -505,9 +505,9 @@ def _process(event: AuditEvent, sc: dict[str, Any], data: dict[str, Any]) -> dic
     argv: list[str] = []
     if ex:
         argc = _int(ex.get("argc"))
+        # the arguments present, in order; argc (log-controlled) only cuts, never drives a loop
         idx = sorted(int(k[1:]) for k in ex if k[:1] == "a" and k[1:].isdigit())
-        n = argc if argc is not None else (idx[-1] + 1 if idx else 0)
-        argv = [v for i in range(n) if isinstance(v := ex.get(f"a{i}"), str)]
+        argv = [v for i in idx if (argc is None or i < argc) and isinstance(v := ex.get(f"a{i}"), str)]
     if argv:
         cmd: str | None = " ".join(argv)
     else:
