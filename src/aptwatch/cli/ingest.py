@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from aptwatch.cli.common import StoreOpt, WaitOpt, err_console
+from aptwatch.context.networks import InternalNetworks, parse_networks, save_networks
 from aptwatch.errors import InputError
 from aptwatch.ingest import IngestReport
 from aptwatch.ingest import Progress as IngestProgress
@@ -26,6 +27,9 @@ YearOpt = Annotated[int | None, typer.Option(
     "time).", min=1970, max=2200)]
 TimezoneOpt = Annotated[str, typer.Option(
     "--timezone", help="Time zone of log times written without an offset (syslog), e.g. Europe/Vienna.")]
+InternalNetOpt = Annotated[list[str] | None, typer.Option(
+    "--internal-net", help="Internal address range, CIDR (repeatable). Replaces the store's configured ranges "
+                           "(default: RFC 1918, RFC 6598, RFC 4193, link-local, loopback) and is saved in the store.")]
 
 
 class BarProgress(IngestProgress):
@@ -47,9 +51,18 @@ class BarProgress(IngestProgress):
         self.bar.stop()
 
 
+def configure_networks(store: Store, internal_nets: list[str] | None, wait: float) -> None:
+    """Save `--internal-net` ranges in the store (address context is re-derived with them)."""
+    if internal_nets:
+        nets = InternalNetworks(parse_networks(internal_nets))
+        with store.writer("configure", wait=wait):
+            save_networks(store, nets)
+
+
 def do_ingest(store: Store, paths: list[Path], workers: int | None, wait: float, command: str,
-              settings: IngestSettings | None = None) -> IngestReport:
+              internal_nets: list[str] | None = None, settings: IngestSettings | None = None) -> IngestReport:
     console = err_console()
+    configure_networks(store, internal_nets, wait)
     progress = BarProgress(console)
     try:
         report = run_ingest(store, paths, settings=settings, workers=workers, wait=wait, progress=progress,
@@ -89,11 +102,13 @@ def ingest_settings(year: int | None, timezone: str) -> IngestSettings:
 
 
 def ingest(paths: PathsArg, store: StoreOpt = None, workers: WorkersOpt = None, wait: WaitOpt = 0.0,
-           year: YearOpt = None, timezone: TimezoneOpt = "UTC") -> None:
+           internal_net: InternalNetOpt = None, year: YearOpt = None, timezone: TimezoneOpt = "UTC") -> None:
     """Read log files and folders into the store. Format is sniffed from content; re-ingesting adds nothing."""
     check_paths(paths)
+    if internal_net:
+        parse_networks(internal_net)  # a bad range is a usage error before anything is created
     settings = ingest_settings(year, timezone)
     st = Store.open(store, create=True)
-    report = do_ingest(st, paths, workers, wait, "ingest", settings)
+    report = do_ingest(st, paths, workers, wait, "ingest", internal_net, settings)
     if report.failed:
         raise typer.Exit(1)
