@@ -112,7 +112,7 @@ def test_golden_events_joined_and_mapped(tmp_path: Path) -> None:
         ("logon_failed", "failure", "root", "198.51.100.23", "ssh")
     assert login["logon_id"] is None  # ses=4294967295 means "no session"
     assert pam["action"] == "credential_validation" and pam["target_user"] == "bad user"  # hex acct
-    assert pam["workstation"] == "198.51.100.23"
+    assert pam["workstation"] is None  # PAM's hostname= was the address: not a workstation name
     assert cmd["action"] == "sudo" and cmd["method"] == "cat /etc/shadow" and cmd["outcome"] == "success"
     (add,) = rows["account"]
     assert (add["action"], add["target_user"]) == ("user_created", "backup2")

@@ -556,8 +556,19 @@ def _auth(rec: AuditRecord, data: dict[str, Any]) -> dict[str, Any]:
             "target_user": _first(f.get("acct")) or _first(f.get("ACCT")) or _first(f.get("ID")),
             "subject_user": _first(f.get("AUID")) or _first(f.get("UID")),
             "logon_id": _first(f.get("ses")) if _first(f.get("ses")) != "4294967295" else None,
-            "workstation": _first(f.get("hostname")), "src_ip": addr,
+            "workstation": _name_only(_first(f.get("hostname"))), "src_ip": addr,
             "process_path": exe, "process_id": _int(f.get("pid")), "method": cmd}
+
+
+def _name_only(host: str | None) -> str | None:
+    """The remote host's name; None when PAM wrote the address there (it is in src_ip already)."""
+    if host is None:
+        return None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return None
 
 
 def _account(rec: AuditRecord) -> dict[str, Any]:
