@@ -21,7 +21,7 @@ def test_host_is_the_internal_endpoint() -> None:
         "203.0.113.9",   # neither internal: the originator
         "192.168.1.7",   # internal to internal (lateral movement): the originator
         "10.0.0.2",      # no originator
-        "::ffff:172.16.0.4",  # IPv4-mapped IPv6 in an RFC 1918 range
+        "172.16.0.4",  # IPv4-mapped IPv6 in an RFC 1918 range: the host key is its IPv4 form
         "fe80::1",       # link-local
     ]
     custom = AddressContext(parse_networks(("203.0.113.0/24",)))

@@ -685,6 +685,24 @@ _WINDOWS_TABLES: tuple[Table, ...] = (
 EVENT_TABLES = _extend(EVENT_TABLES, aliases=_WINDOWS_ALIASES, columns=_WINDOWS_COLUMNS, docs=_WINDOWS_DOCS,
                        new=_WINDOWS_TABLES)
 
+# Linux sources (issue 3; sources/auditd.py, authlog.py, sysmon_linux.py, la_syslog.py, la_vmconnection.py).
+# auditd events also keep every audit field in `data` under its own name (docs/sources.md).
+_LINUX_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "process": {"process_path": ("exe",), "process_id": ("pid",), "parent_process_id": ("ppid",),
+                "current_directory": ("cwd",), "command_line": ("cmdline",)},
+    "network": {"process_path": ("exe",), "process_id": ("pid",), "bytes_out": ("BytesSent",),
+                "bytes_in": ("BytesReceived",), "flow_id": ("ConnectionId",)},
+    "auth": {"target_user": ("acct",), "src_ip": ("addr",), "process_path": ("exe",), "process_id": ("pid",)},
+    "account": {"target_user": ("acct",), "group_name": ("grp",)},
+}
+_LINUX_DOCS: dict[str, dict[str, str]] = {
+    "auth": {"action": "Linux also: session_start | session_end | authorization | auth_error | "
+                       "credential_acquired | credential_disposed | credential_refreshed | role_change (PAM, "
+                       "auditd USER_* / CRED_*, systemd-logind)."},
+    "account": {"action": "Linux also: group_created | group_deleted | group_changed (shadow-utils, auditd)."},
+}
+EVENT_TABLES = _extend(EVENT_TABLES, aliases=_LINUX_ALIASES, columns={}, docs=_LINUX_DOCS)
+
 # --------------------------------------------------------------------------------------
 # State tables: small, mutable, in the state database.
 # --------------------------------------------------------------------------------------
