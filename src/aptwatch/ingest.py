@@ -28,6 +28,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from aptwatch.context.addresses import update_host_addresses
+from aptwatch.context.networks import configured_networks
 from aptwatch.errors import InputError, UnknownFormatError
 from aptwatch.model.records import IngestWarning, TableBatch
 from aptwatch.model.schema import arrow_schema, event_table
@@ -73,6 +75,10 @@ class IngestReport:
     unknown: list[str] = field(default_factory=list)
     by_format: Counter[str] = field(default_factory=Counter)
     by_table: Counter[str] = field(default_factory=Counter)
+    #: (table, day) partitions that received files
+    partitions: set[tuple[str, str]] = field(default_factory=set)
+    #: small files merged by the compaction that follows the ingest
+    compacted: int = 0
     seconds: float = 0.0
 
 
@@ -246,7 +252,8 @@ def ingest(
     command: str = "ingest",
 ) -> IngestReport:
     """Ingest files and folders into the store. Idempotent; safe to kill at any moment."""
-    settings = settings or IngestSettings()
+    if settings is None:  # the store's configured internal ranges (address context), else the defaults
+        settings = IngestSettings(internal_networks=configured_networks(store).cidrs)
     progress = progress or Progress()
     t0 = time.monotonic()
     refs = list(discover(paths))  # raises InputError for missing paths before anything is written
@@ -270,7 +277,10 @@ def ingest(
         report.warnings += len(problems)
         progress.start(len(todo), sum(c.size for c in todo))
         _run(w, todo, ingest_id, str(store.root), settings, workers, progress, report)
+        if report.partitions:
+            report.compacted = w.compact(report.partitions).files_in
         w.finish_ingest(ingest_id, report.skipped)
+        update_host_addresses(store)  # address context learns from what was just committed
     report.seconds = time.monotonic() - t0
     return report
 
@@ -324,6 +334,7 @@ def _run(w: StoreWriter, todo: list[Candidate], ingest_id: str, root: str, setti
         report.by_format[commit.format] += commit.events
         for f in commit.files:
             report.by_table[f.table_name] += f.rows
+            report.partitions.add((f.table_name, f.day))
         if len(pending) >= COMMIT_SOURCES or time.monotonic() - last > COMMIT_SECONDS:
             w.commit_sources(ingest_id, pending)
             pending.clear()

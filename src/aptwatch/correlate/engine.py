@@ -23,9 +23,11 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from aptwatch.context.addresses import AddressBook, update_host_addresses
+from aptwatch.context.networks import InternalNetworks, configured_networks, normalise_ip, parse_ip
 from aptwatch.correlate import campaigns as publish
-from aptwatch.correlate.enrich import Enrichment, evidence_entities, logon_sources, resolve_addresses
-from aptwatch.correlate.entities import CROSS_HOST, GLOBAL, INSTANCE, FindingKeys, LinkKey, finding_keys, is_internal
+from aptwatch.correlate.enrich import Enrichment, evidence_entities, logon_sources
+from aptwatch.correlate.entities import CROSS_HOST, GLOBAL, INSTANCE, FindingKeys, LinkKey, finding_keys
 from aptwatch.correlate.linker import (
     MEMBER,
     CampaignInfo,
@@ -115,8 +117,12 @@ def correlate(store: Store, settings: CorrelateSettings | None = None, *, wait: 
                 con.execute("COMMIT")
         with cs.connect(store, read_only=True) as con:
             total = cs.pending_count(con)
-        # the lake cannot change while we hold the writer lock: one session serves every chunk
+        if total:
+            update_host_addresses(store)  # catch up address context (as detect does) before resolving
+        # the lake cannot change while we hold the writer lock: one session and one address book serve
+        # every chunk
         session = store.session() if total else None
+        ctx = _Context(configured_networks(store), AddressBook.load(store)) if total else None
         if session is not None and Capability.DUCKDB_SQL in session.capabilities:
             session.sql("SET enable_progress_bar = false")
         try:
@@ -124,9 +130,9 @@ def correlate(store: Store, settings: CorrelateSettings | None = None, *, wait: 
                 with cs.connect(store, read_only=True) as con:
                     chunk = cs.pending_findings(con, s.chunk_size)
                     supp = cs.suppressions(con, active_at=datetime.now(UTC))
-                if chunk.num_rows == 0 or session is None:
+                if chunk.num_rows == 0 or session is None or ctx is None:
                     break
-                _chunk(store, session, chunk, supp, s, report)
+                _chunk(store, session, ctx, chunk, supp, s, report)
                 report.chunks += 1
                 if progress:
                     progress(report.findings, total)
@@ -138,7 +144,7 @@ def correlate(store: Store, settings: CorrelateSettings | None = None, *, wait: 
     return report
 
 
-def _rows(chunk: pa.Table) -> list[_Row]:
+def _rows(chunk: pa.Table, ctx: _Context) -> list[_Row]:
     out = []
     for r in chunk.to_pylist():
         ents = entities_from_json(orjson.loads(r["entities"]) if r["entities"] else {})
@@ -148,7 +154,7 @@ def _rows(chunk: pa.Table) -> list[_Row]:
                 ev.append((str(e["table"]), str(e["event_id"])))
         row = _Row(r["id"], r["time"], r["time_last"] or r["time"], r["detector"], r["rule_id"],
                    r["severity"] or "informational", list(r["tactics"] or []), r["stage"], ents, ev)
-        row.keys = finding_keys(ents)
+        row.keys = finding_keys(ents, internal=ctx.internal)
         out.append(row)
     return out
 
@@ -163,30 +169,46 @@ def _enrich(session: Session, rows: list[_Row], s: CorrelateSettings) -> Enrichm
         out.extra = evidence_entities(session, refs, min(times), max(times))
     hosted = [(r.id, r.keys.hosts[0], r.time) for r in rows if r.keys.hosts]
     out.logons = logon_sources(session, hosted, s.edge_window)
-    addresses = {a for r in rows for a in r.keys.addresses} | {a for v in out.logons.values() for a, _ in v}
-    addresses |= {a for ex in out.extra.values() for k in ("src_ip", "dst_ip") for a in ex.get(k, [])}
-    addresses |= {h for r in rows for h in r.keys.hosts if is_internal(h)}  # host keys that are addresses
-    out.address_hosts = resolve_addresses(session, addresses)
     return out
 
 
-def _chunk(store: Store, session: Session, chunk: pa.Table, supp: list[cs.Suppression], s: CorrelateSettings,
-           report: CorrelateReport) -> None:
+@dataclass
+class _Context:
+    """What a run knows about addresses: the estate's internal ranges and which host used which address."""
+
+    networks: InternalNetworks
+    book: AddressBook
+    memo: dict[str, bool | None] = field(default_factory=dict)
+
+    def internal(self, value: str) -> bool | None:
+        """Whether an address is internal (None: not an address); memoised per run."""
+        v = self.memo.get(value, False)
+        if v is False and value not in self.memo:
+            v = None if parse_ip(value) is None else self.networks.contains(value)
+            self.memo[value] = v
+        return v
+
+    def host_of(self, address: str, at: datetime) -> str:
+        """The host key that used an internal address at a time, else the address itself."""
+        return self.book.resolve(address, at) or (normalise_ip(address) or address)
+
+
+def _chunk(store: Store, session: Session, ctx: _Context, chunk: pa.Table, supp: list[cs.Suppression],
+           s: CorrelateSettings, report: CorrelateReport) -> None:
     t = _time.perf_counter()
-    rows = _rows(chunk)
+    rows = _rows(chunk, ctx)
     t = report.lap("read", t)
     enr = _enrich(session, rows, s)
     t = report.lap("enrich", t)
     for r in rows:
         extra = enr.extra.get(r.id)
         if extra:
-            r.keys = finding_keys(r.entities, extra)
-        # a host key that is an address is the named host that uses it, when the events say which
-        hosts = list(dict.fromkeys(enr.address_hosts.get(h, h) if is_internal(h) else h for h in r.keys.hosts))
+            r.keys = finding_keys(r.entities, extra, internal=ctx.internal)
+        # a host key that is an address is the named host that used it, when the address context knows
+        hosts = list(dict.fromkeys(ctx.host_of(h, r.time) if ctx.internal(h) else h for h in r.keys.hosts))
         if not hosts and r.keys.addresses:
             # a finding without a host (a network sensor's) belongs to the internal address that originated it
-            first = r.keys.addresses[0]
-            hosts = [enr.address_hosts.get(first, first)]
+            hosts = [ctx.host_of(r.keys.addresses[0], r.time)]
         r.hosts = hosts
     finding_supp = {x.target for x in supp if x.scope == "finding"}
     rule_supp = [x for x in supp if x.scope == "rule"]
@@ -214,17 +236,18 @@ def _chunk(store: Store, session: Session, chunk: pa.Table, supp: list[cs.Suppre
             for k in r.keys.keys:
                 if k.scope != INSTANCE:
                     krow(r.id, k.kind, k.value, host, r.time)
-            own = [a.lower() for a in r.keys.addresses]
-            own += [a.lower() for kind in ("src_ip", "dst_ip") for a in enr.extra.get(r.id, {}).get(kind, [])]
+            own = list(r.keys.addresses)
+            own += [a for kind in ("src_ip", "dst_ip") for a in enr.extra.get(r.id, {}).get(kind, [])]
             addrs = [(a, 1.0) for a in own] + enr.logons.get(r.id, [])
+            named_here = {normalise_ip(a) for a in own}
             seen: set[str] = set()
-            for a, hub in addrs:
-                a = a.lower()
-                if a in seen or not _internal(a):
+            for raw_a, hub in addrs:
+                a = normalise_ip(raw_a)
+                if a is None or a in seen or not ctx.internal(a):
                     continue
                 seen.add(a)
                 edges_raw.setdefault(r.id, []).append((a, hub))
-                if a in own and a not in r.hosts and enr.address_hosts.get(a, a) not in r.hosts:
+                if a in named_here and a not in r.hosts and ctx.host_of(a, r.time) not in r.hosts:
                     named.setdefault(r.id, []).append(a)
                 krow(r.id, "addr", a, host, r.time)
                 if host:
@@ -257,7 +280,7 @@ def _chunk(store: Store, session: Session, chunk: pa.Table, supp: list[cs.Suppre
             hub = min(1.0, HUB_PEERS / max(1, prevalence.get(("peers", host), 1))) if host else 1.0
             edges = []
             for a, logon_hub in edges_raw.get(r.id, []):
-                target = enr.address_hosts.get(a, a)
+                target = ctx.host_of(a, r.time)
                 w = s.edge_weight * rarity("addr", a) * hub * logon_hub
                 if target not in r.hosts and w > 0:
                     edges.append(Edge(a, target, w))
@@ -296,10 +319,6 @@ def _chunk(store: Store, session: Session, chunk: pa.Table, supp: list[cs.Suppre
     report.merges += len(result.merged)
     report.published += stats.published
     report.detected.extend(stats.detected)
-
-
-def _internal(a: str) -> bool:
-    return bool(is_internal(a))
 
 
 def _rule_match(sup: cs.Suppression, r: _Row) -> bool:

@@ -11,22 +11,20 @@ and time span:
    from internal addresses in the `edge_window` before the finding: "connection then logon on
    the destination". A host that receives logons from many sources (a domain controller, a file
    server) makes weak edges: the weight falls as `8 / distinct sources`.
-3. **Address -> host**: an internal address is mapped to the host key that uses it (Sysmon
-   network connections it initiated, the workstation name of logons from it), so edges land on
-   the host's own findings. Unresolved addresses stay as they are (a host key may be an address).
+Addresses are mapped to hosts by the store's address context (`context/addresses.py`:
+`AddressBook.resolve(ip, at)`, learned from DHCP, Kerberos, logons, Sysmon connections, DNS and
+alert agents), so edges land on the host's own findings; unresolved addresses stay as they are (a
+host key may be an address).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pyarrow as pa
 
-from aptwatch.correlate.entities import is_internal
-from aptwatch.model.hosts import host_key
 from aptwatch.model.schema import EVENTS
 from aptwatch.store.base import Session
 
@@ -54,8 +52,6 @@ class Enrichment:
     extra: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     #: finding id -> [(address, hub factor)] of logons on its host shortly before it
     logons: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
-    #: internal address -> host key
-    address_hosts: dict[str, str] = field(default_factory=dict)
 
 
 def evidence_entities(session: Session, refs: Sequence[tuple[str, str, str]], lo: datetime | None,
@@ -122,30 +118,5 @@ def logon_sources(session: Session, items: Sequence[tuple[str, str, datetime]], 
     """, [lo, hi, int(window.total_seconds() * 1_000_000), HUB_SOURCES * 20, MAX_LOGON_SOURCES]).to_pylist()
     out: dict[str, list[tuple[str, float]]] = {}
     for r in rows:
-        if is_internal(r["src"]):
-            out.setdefault(r["fid"], []).append((r["src"], min(1.0, HUB_SOURCES / max(1, int(r["n"])))))
+        out.setdefault(r["fid"], []).append((r["src"], min(1.0, HUB_SOURCES / max(1, int(r["n"])))))
     return out
-
-
-def resolve_addresses(session: Session, addresses: Iterable[str]) -> dict[str, str]:
-    """Internal address -> host key, by majority of what the events say (absent when unknown)."""
-    wanted = sorted(set(addresses))
-    if not wanted:
-        return {}
-    tables = set(session.event_tables())
-    parts = []
-    if "network" in tables:
-        parts.append("SELECT lower(src_ip) AS ip, host AS name, count(*) AS n FROM network WHERE initiated "
-                     "AND lower(src_ip) IN (SELECT ip FROM want_addr) AND host IS NOT NULL GROUP BY ALL")
-    if "auth" in tables:
-        parts.append("SELECT lower(src_ip) AS ip, workstation AS name, count(*) AS n FROM auth "
-                     "WHERE lower(src_ip) IN (SELECT ip FROM want_addr) AND workstation IS NOT NULL GROUP BY ALL")
-    if not parts:
-        return {}
-    session.register("want_addr", pa.table({"ip": wanted}))
-    votes: dict[str, Counter[str]] = {}
-    for r in session.sql(" UNION ALL ".join(parts)).to_pylist():
-        name = host_key(r["name"])
-        if name and name != r["ip"]:
-            votes.setdefault(r["ip"], Counter())[name] += int(r["n"])
-    return {ip: c.most_common(1)[0][0] for ip, c in votes.items()}

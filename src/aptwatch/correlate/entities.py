@@ -23,11 +23,11 @@ unrelated findings (see `settings.WELL_KNOWN_USERS`).
 from __future__ import annotations
 
 import functools
-import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from aptwatch.context.networks import normalise_ip, parse_ip
 from aptwatch.correlate.settings import SYSTEM_LOGON_IDS, SYSTEM_PARENTS, WELL_KNOWN_USER_PREFIXES, WELL_KNOWN_USERS
 from aptwatch.model.hosts import host_key
 
@@ -81,10 +81,10 @@ class FindingKeys:
 
 @functools.lru_cache(maxsize=65536)
 def is_internal(ip: str) -> bool | None:
-    """True for private / loopback / link-local / shared addresses, False for global ones, None if not an IP."""
-    try:
-        addr = ipaddress.ip_address(ip.strip().strip("[]"))
-    except ValueError:
+    """True for private / loopback / link-local / shared addresses, False for global ones, None if not an IP.
+    The default; a store's configured internal ranges (`aptwatch ingest --internal-net`) replace it."""
+    addr = parse_ip(ip)
+    if addr is None:
         return None
     return not addr.is_global
 
@@ -117,9 +117,10 @@ def _hash_values(value: str) -> Iterable[str]:
             yield v
 
 
-def finding_keys(entities: Mapping[str, Iterable[str]], extra: Mapping[str, Iterable[str]] | None = None
-                 ) -> FindingKeys:
-    """Hosts, internal addresses and link keys of a finding (entities plus enrichment from its events)."""
+def finding_keys(entities: Mapping[str, Iterable[str]], extra: Mapping[str, Iterable[str]] | None = None,
+                 internal: Callable[[str], bool | None] = is_internal) -> FindingKeys:
+    """Hosts, internal addresses and link keys of a finding (entities plus enrichment from its events).
+    `internal` says whether an address is in the estate's ranges (None: not an address)."""
     out = FindingKeys()
     merged: dict[str, list[str]] = {k: list(v) for k, v in entities.items()}
     for k, v in (extra or {}).items():
@@ -147,11 +148,11 @@ def finding_keys(entities: Mapping[str, Iterable[str]], extra: Mapping[str, Iter
                 continue
             value = str(raw).strip()
             if kind in IP_KINDS:
-                internal = is_internal(value)
-                ip = value.strip("[]").lower()
-                if internal is None:
+                inside = internal(value)
+                ip = normalise_ip(value)
+                if inside is None or ip is None:
                     continue
-                if internal:
+                if inside:
                     if ip not in out.addresses:
                         # the originator first: a finding without a host is attributed to it
                         if kind in SOURCE_IP_KINDS:
@@ -165,7 +166,7 @@ def finding_keys(entities: Mapping[str, Iterable[str]], extra: Mapping[str, Iter
                     add("hash", h, GLOBAL)
             elif kind in DOMAIN_KINDS:
                 d = value.lower().rstrip(".")
-                if d and is_internal(d) is None:
+                if d and parse_ip(d) is None:
                     add("domain", d, GLOBAL)
             elif kind in URL_KINDS:
                 add("url", value, GLOBAL)
