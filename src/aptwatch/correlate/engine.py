@@ -24,10 +24,10 @@ import orjson
 import pyarrow as pa
 
 from aptwatch.context.addresses import AddressBook, update_host_addresses
-from aptwatch.context.networks import InternalNetworks, configured_networks, normalise_ip, parse_ip
+from aptwatch.context.networks import InternalNetworks, configured_networks, parse_ip
 from aptwatch.correlate import campaigns as publish
 from aptwatch.correlate.enrich import Enrichment, evidence_entities, logon_sources
-from aptwatch.correlate.entities import CROSS_HOST, GLOBAL, INSTANCE, FindingKeys, LinkKey, finding_keys
+from aptwatch.correlate.entities import CROSS_HOST, GLOBAL, INSTANCE, FindingKeys, LinkKey, finding_keys, norm_ip
 from aptwatch.correlate.linker import (
     MEMBER,
     CampaignInfo,
@@ -179,6 +179,8 @@ class _Context:
     networks: InternalNetworks
     book: AddressBook
     memo: dict[str, bool | None] = field(default_factory=dict)
+    #: addresses the address book knows nothing about (most of them): no lookup per finding
+    unknown: set[str] = field(default_factory=set)
 
     def internal(self, value: str) -> bool | None:
         """Whether an address is internal (None: not an address); memoised per run."""
@@ -190,7 +192,12 @@ class _Context:
 
     def host_of(self, address: str, at: datetime) -> str:
         """The host key that used an internal address at a time, else the address itself."""
-        return self.book.resolve(address, at) or (normalise_ip(address) or address)
+        if address in self.unknown:
+            return norm_ip(address) or address
+        if not self.book.claims(address):
+            self.unknown.add(address)
+            return norm_ip(address) or address
+        return self.book.resolve(address, at) or (norm_ip(address) or address)
 
 
 def _chunk(store: Store, session: Session, ctx: _Context, chunk: pa.Table, supp: list[cs.Suppression],
@@ -239,10 +246,10 @@ def _chunk(store: Store, session: Session, ctx: _Context, chunk: pa.Table, supp:
             own = list(r.keys.addresses)
             own += [a for kind in ("src_ip", "dst_ip") for a in enr.extra.get(r.id, {}).get(kind, [])]
             addrs = [(a, 1.0) for a in own] + enr.logons.get(r.id, [])
-            named_here = {normalise_ip(a) for a in own}
+            named_here = {norm_ip(a) for a in own}
             seen: set[str] = set()
             for raw_a, hub in addrs:
-                a = normalise_ip(raw_a)
+                a = norm_ip(raw_a)
                 if a is None or a in seen or not ctx.internal(a):
                     continue
                 seen.add(a)

@@ -79,6 +79,10 @@ class FindingKeys:
         return self.hosts[0] if self.hosts else None
 
 
+#: one spelling per address (`::ffff:10.0.0.5` -> `10.0.0.5`); memoised: logs repeat few addresses
+norm_ip = functools.lru_cache(maxsize=65536)(normalise_ip)
+
+
 @functools.lru_cache(maxsize=65536)
 def is_internal(ip: str) -> bool | None:
     """True for private / loopback / link-local / shared addresses, False for global ones, None if not an IP.
@@ -149,7 +153,7 @@ def finding_keys(entities: Mapping[str, Iterable[str]], extra: Mapping[str, Iter
             value = str(raw).strip()
             if kind in IP_KINDS:
                 inside = internal(value)
-                ip = normalise_ip(value)
+                ip = norm_ip(value)
                 if inside is None or ip is None:
                     continue
                 if inside:

@@ -275,7 +275,8 @@ INDEX_SCHEMA = pa.schema([("finding_id", pa.string()), ("kind", pa.string()), ("
 
 def write_members(con: duckdb.DuckDBPyConnection, members: pa.Table, index_rows: pa.Table) -> None:
     con.register("new_members", members)
-    con.execute("INSERT OR REPLACE INTO campaign_members SELECT * FROM new_members")
+    cols = ", ".join(f'"{f.name}"' for f in MEMBER_SCHEMA)
+    con.execute(f"INSERT OR REPLACE INTO campaign_members ({cols}) SELECT {cols} FROM new_members")
     con.unregister("new_members")
     if index_rows.num_rows:
         con.register("new_index", index_rows)
@@ -293,8 +294,8 @@ def write_host_stats(con: duckdb.DuckDBPyConnection, stats: Mapping[str, Sequenc
         "last_seen": pa.array([_ts(stats[h][1]) for h in hosts], TS),
         "findings": [int(stats[h][2]) for h in hosts], "active_hours": [int(stats[h][3]) for h in hosts],
         "last_active": pa.array([_ts(stats[h][4]) if stats[h][4] >= 0 else None for h in hosts], TS)}))
-    con.execute("INSERT OR REPLACE INTO corr_hosts SELECT host, first_seen, last_seen, findings, active_hours, "
-                "last_active FROM new_hosts")
+    con.execute("INSERT OR REPLACE INTO corr_hosts (host, first_seen, last_seen, findings, active_hours, last_active) "
+                "SELECT host, first_seen, last_seen, findings, active_hours, last_active FROM new_hosts")
     con.unregister("new_hosts")
 
 
@@ -312,7 +313,8 @@ def apply_merges(con: duckdb.DuckDBPyConnection, merged: Mapping[str, str], run_
                 "WHERE campaign_members.campaign_id = mm.old")
     con.execute("UPDATE campaign_aliases SET campaign_id = mm.new FROM merge_map mm "
                 "WHERE campaign_aliases.campaign_id = mm.old")
-    con.execute("INSERT OR REPLACE INTO campaign_aliases SELECT old, new, ?, ? FROM merge_map",
+    con.execute("INSERT OR REPLACE INTO campaign_aliases (alias, campaign_id, merged_at, run_id) "
+                "SELECT old, new, ?, ? FROM merge_map",
                 [datetime.now(UTC), run_id])
     con.execute("DELETE FROM campaigns WHERE id IN (SELECT old FROM merge_map)")
     con.unregister("merge_map")
@@ -447,7 +449,8 @@ def write_campaign_rows(con: duckdb.DuckDBPyConnection, rows: pa.Table, drop: Se
         return
     con.register("new_campaigns", rows)
     con.execute("""
-        INSERT OR REPLACE INTO campaigns
+        INSERT OR REPLACE INTO campaigns (id, score, stages, first_seen, detected_at, last_seen, dwell_seconds, hosts,
+                                          users, findings, attribution, explanation, status, updated_at)
         SELECT n.id, n.score, n.stages, n.first_seen, n.detected_at, n.last_seen, n.dwell_seconds, n.hosts, n.users,
                n.findings, coalesce(c.attribution, n.attribution), n.explanation, n.status, n.updated_at
         FROM new_campaigns n LEFT JOIN campaigns c ON c.id = n.id
@@ -464,7 +467,8 @@ def write_campaign_rows(con: duckdb.DuckDBPyConnection, rows: pa.Table, drop: Se
 # feedback
 # ------------------------------------------------------------------------------------------
 def add_suppression(con: duckdb.DuckDBPyConnection, s: Suppression) -> None:
-    con.execute("INSERT OR REPLACE INTO suppressions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    con.execute("INSERT OR REPLACE INTO suppressions (id, scope, target, conditions, reason, author, created_at, "
+                "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [s.id, s.scope, s.target, _json(dict(s.conditions)), s.reason, s.author, s.created_at, s.expires_at])
 
 
