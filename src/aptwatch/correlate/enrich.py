@@ -1,7 +1,7 @@
 """What the stored events add to a chunk of findings (read through an engine `Session`).
 
-Three cheap lookups, each one SQL query over the lake bounded by the chunk's hosts, event ids
-and time span:
+Two cheap lookups, each one SQL query over the lake bounded by the chunk's hosts, event ids and
+time span:
 
 1. **Evidence events.** A finding points at its events (`evidence[].table`, `event_id`). Their
    process GUID, parent GUID and image, logon id, user and addresses become extra entities, so
