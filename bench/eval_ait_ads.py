@@ -82,9 +82,16 @@ class Result:
     def outside_share(self) -> float:
         return self.outside / self.main_findings if self.main_findings else 0.0
 
+    first_covered: datetime | None = None
+
     @property
     def ttd(self) -> timedelta | None:
         return self.detected_at - self.first_phase if self.detected_at and self.first_phase else None
+
+    @property
+    def ttd_chain(self) -> timedelta | None:
+        """From the start of the first phase the campaign covers (its own chain) to detection."""
+        return self.detected_at - self.first_covered if self.detected_at and self.first_covered else None
 
 
 def phases(scenario: str) -> list[Phase]:
@@ -128,6 +135,7 @@ def evaluate(scenario: str, mode: str, variant: str, store_dir: Path, reported: 
     res.main_findings = len(rows)
     covered = {name for t0, t1, _ in rows for name in inside(t0, t1)}
     res.covered = [p.name for p in ph if p.name in covered]
+    res.first_covered = min((p.start for p in ph if p.name in covered), default=None)
     res.missed = [p.name for p in ph if p.name not in covered]
     res.outside = sum(1 for t0, t1, _ in rows if not inside(t0, t1))
     res.main_alerts = sum(n for _, _, n in rows)
@@ -178,14 +186,16 @@ def dur(td: timedelta | None) -> str:
 def table(results: list[Result]) -> str:
     lines = ["| scenario | mode | variant | findings | campaigns | phases in main campaign | missed | main findings "
              "outside windows (alerts) | other detected | main stages | score | first phase -> detected | "
-             "-> reported |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "-> reported | first covered phase -> detected |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         rep = dur(r.reported_at - r.first_phase) if r.reported_at and r.first_phase else "-"
         lines.append(
             f"| {r.scenario} | {r.mode} | {r.variant} | {r.findings:,} | {r.campaigns} | "
             f"{len(r.covered)}/{len(r.covered) + len(r.missed)} ({r.coverage:.0%}) | {', '.join(r.missed) or '-'} | "
             f"{r.outside}/{r.main_findings} ({r.outside_share:.1%}; alerts {r.outside_alerts:,}/{r.main_alerts:,}) | "
-            f"{r.other_detected} | {' > '.join(r.stages)} | {r.score:.2f} | {dur(r.ttd)} | {rep} |")
+            f"{r.other_detected} | {' > '.join(r.stages)} | {r.score:.2f} | {dur(r.ttd)} | {rep} | "
+            f"{dur(r.ttd_chain)} |")
     return "\n".join(lines)
 
 
