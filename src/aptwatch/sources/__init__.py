@@ -7,13 +7,25 @@ first (low `priority`), catch-alls last; ties keep registration order.
 from __future__ import annotations
 
 from aptwatch.registry import Registry
+from aptwatch.sources.azure_windows import AzureWindows
 from aptwatch.sources.base import Source
 from aptwatch.sources.evtx import Evtx
+from aptwatch.sources.evtx_json import EvtxJson
 from aptwatch.sources.jsonl import JsonLines
+from aptwatch.sources.nxlog import NXLog
+from aptwatch.sources.otrf import Otrf
+from aptwatch.sources.winevent_xml import WinEventXml
+from aptwatch.sources.winlogbeat import Winlogbeat
 
 SOURCES: Registry[Source] = Registry("source", [
     JsonLines(),
     Evtx(),
+    EvtxJson(),
+    Winlogbeat(),
+    NXLog(),
+    Otrf(),
+    AzureWindows(),
+    WinEventXml(),
 ])
 
 

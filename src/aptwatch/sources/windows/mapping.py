@@ -43,6 +43,9 @@ class EventMap:
         special: name of a reshaping step run before mapping ('ps_classic' splits the
             key=value text of classic PowerShell events, 'ps_context' reads 4103 ContextInfo).
         title: what the event is, for docs.
+        message: (label in the rendered English message, field) pairs, read from `Message`
+            when an export dropped the event's UserData (NXLog does for WMI and Remote
+            Desktop events) and kept only the rendered message.
     """
 
     table: str
@@ -52,6 +55,7 @@ class EventMap:
     action_by: tuple[str, Mapping[str, str]] | None = None
     special: str | None = None
     title: str = ""
+    message: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,11 +84,12 @@ TARGET_ACCOUNT = {"target_user": "TargetUserName", "target_domain": "TargetDomai
 
 def _m(table: str, action: str | None, *groups: Mapping[str, str], title: str = "",
        const: Mapping[str, str] | None = None, action_by: tuple[str, Mapping[str, str]] | None = None,
-       special: str | None = None) -> EventMap:
+       special: str | None = None, message: Mapping[str, str] | None = None) -> EventMap:
     fields: dict[str, str] = {}
     for g in groups:
         fields.update(g)
-    return EventMap(table, action, fields, dict(const or {}), action_by, special, title)
+    return EventMap(table, action, fields, dict(const or {}), action_by, special, title,
+                    tuple((message or {}).items()))
 
 
 # --------------------------------------------------------------------------------------
@@ -321,15 +326,22 @@ WMI_ACTIVITY: dict[int, EventMap] = {
                                                      "process_id": "ProcessID"},
              title="WMI provider started (host process ProcessID)"),
     5858: _m("persistence", "wmi_error", {"operation": "Operation", "user": "User", "process_id": "ClientProcessId"},
-             title="WMI operation failed"),
+             title="WMI operation failed",
+             message={k: k for k in ("Id", "ClientMachine", "User", "ClientProcessId", "Component", "Operation",
+                                     "ResultCode", "PossibleCause")}),
     5859: _m("persistence", "wmi_subscription", {"name": "providerName", "content": "Query", "user": "User",
                                                  "process_id": "processid"},
              title="WMI event filter activated"),
     5860: _m("persistence", "wmi_temporary_subscription", {"content": "Query", "user": "User",
                                                            "process_id": "processid"},
-             title="WMI temporary event subscription registered"),
+             title="WMI temporary event subscription registered",
+             message={"Namespace": "NamespaceName", "NotificationQuery": "Query", "UserName": "User",
+                      "ClientProcessID": "processid", "ClientMachine": "MachineName",
+                      "PossibleCause": "PossibleCause"}),
     5861: _m("persistence", "wmi_binding", {"consumer": "CONSUMER", "filter": "ESS"},
-             title="WMI permanent event consumer bound to a filter"),
+             title="WMI permanent event consumer bound to a filter",
+             message={"Namespace": "Namespace", "Eventfilter": "ESS", "Consumer": "CONSUMER",
+                      "PossibleCause": "PossibleCause"}),
 }
 
 TASK_SCHEDULER: dict[int, EventMap] = {
@@ -383,17 +395,21 @@ DEFENDER: dict[int, EventMap] = {
 # --------------------------------------------------------------------------------------
 _RDP = {"protocol": "rdp"}
 _LSM = {"target_user": "User", "src_ip": "Address"}
+_LSM_MESSAGE = {"User": "User", "Session ID": "SessionID", "Source Network Address": "Address"}
 TS_LOCAL_SESSION_MANAGER: dict[int, EventMap] = {
-    21: _m("auth", "rdp_logon", _LSM, const={**_RDP, "outcome": "success"}, title="Session logon succeeded"),
-    22: _m("auth", "rdp_shell_start", _LSM, const=_RDP, title="Shell start notification received"),
-    23: _m("auth", "rdp_logoff", _LSM, const=_RDP, title="Session logoff succeeded"),
-    24: _m("auth", "rdp_disconnect", _LSM, const=_RDP, title="Session has been disconnected"),
+    21: _m("auth", "rdp_logon", _LSM, const={**_RDP, "outcome": "success"}, title="Session logon succeeded",
+           message=_LSM_MESSAGE),
+    22: _m("auth", "rdp_shell_start", _LSM, const=_RDP, title="Shell start notification received",
+           message=_LSM_MESSAGE),
+    23: _m("auth", "rdp_logoff", _LSM, const=_RDP, title="Session logoff succeeded", message=_LSM_MESSAGE),
+    24: _m("auth", "rdp_disconnect", _LSM, const=_RDP, title="Session has been disconnected", message=_LSM_MESSAGE),
     25: _m("auth", "rdp_reconnect", _LSM, const={**_RDP, "outcome": "success"},
-           title="Session reconnection succeeded"),
+           title="Session reconnection succeeded", message=_LSM_MESSAGE),
 }
 TS_REMOTE_CONNECTION_MANAGER: dict[int, EventMap] = {
     1149: _m("auth", "rdp_authenticated", {"target_user": "Param1", "target_domain": "Param2", "src_ip": "Param3"},
-             const={**_RDP, "outcome": "success"}, title="Remote Desktop Services: User authentication succeeded"),
+             const={**_RDP, "outcome": "success"}, title="Remote Desktop Services: User authentication succeeded",
+             message={"User": "Param1", "Domain": "Param2", "Source Network Address": "Param3"}),
 }
 TS_RDP_CLIENT: dict[int, EventMap] = {
     1024: _m("auth", "rdp_client_connect", {"target_server": "Value"}, const=_RDP,
