@@ -1,6 +1,6 @@
 """Check: every Windows dataset in ../shared/data is stored without loss.
 
-    python bench/check_windows_datasets.py [--only evtx|otrf] [--markdown]
+    python bench/check_windows_datasets.py [--only evtx|otrf]
 
 1. evtx-attack-samples: ingest the folder; for every .evtx, events stored == records the `evtx`
    package reads from the same file (a byte-identical copy is stored once: counted apart);
@@ -10,7 +10,7 @@
    (non-blank JSON lines, or the elements of a JSON array), and every difference is explained
    by a stored warning of that source. Files no source reads (pcaps, Zeek logs, __MACOSX
    resource forks) are listed with the reason.
-Exit status 1 when a check fails. Prints a Markdown summary with --markdown (docs/sources.md).
+Exit status 1 when a check fails. Prints a Markdown summary (pasted into docs/sources.md).
 """
 
 from __future__ import annotations
@@ -150,6 +150,10 @@ def check_otrf(work: Path) -> tuple[bool, list[str]]:
         kind = ("__MACOSX resource fork" if "__MACOSX" in w["source"] else Path(w["source"]).suffix or "no suffix")
         skipped[f"{w['reason']}: {kind}"] += 1
         skipped_ex.setdefault(f"{w['reason']}: {kind}", w["source"].split("/data/", 1)[-1])
+    per_table = query(store, "SELECT table_name, count(*) AS n FROM events GROUP BY 1 ORDER BY 2 DESC")
+    reasons = query(store, "SELECT reason, count(*) AS n, count(DISTINCT source) AS s FROM warnings "
+                           "WHERE reason NOT IN ('unknown_format', 'empty') GROUP BY 1 ORDER BY 2 DESC")
+    generic_json = [s["path"].split("/data/", 1)[-1] for s in sources if s["format"] == "jsonl"]
     head = [
         "### OTRF Security-Datasets (otrf-atomic/windows, otrf-compound)",
         "",
@@ -160,6 +164,15 @@ def check_otrf(work: Path) -> tuple[bool, list[str]]:
         "",
         "| format | sources | events |", "|---|---|---|",
         *[f"| {f} | {n} | {events_by_format[f]:,} |" for f, n in formats.most_common()],
+        "",
+        "| table | events |", "|---|---|",
+        *[f"| {r['table_name']} | {r['n']:,} |" for r in per_table],
+        "",
+        "Warnings (no record lost): " + ("; ".join(f"{r['reason']} {r['n']} in {r['s']} source(s)" for r in reasons)
+                                         or "none") + ".",
+        "",
+        "Read by the generic `jsonl` source (not Windows events): " + ", ".join(f"`{g}`" for g in generic_json)
+        + ".",
         "",
         "Not read (no Windows JSON inside): "
         + "; ".join(f"{n} × {k} (e.g. `{skipped_ex[k]}`)" for k, n in skipped.most_common()) + ".",
@@ -173,7 +186,6 @@ def check_otrf(work: Path) -> tuple[bool, list[str]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--only", choices=("evtx", "otrf"))
-    ap.add_argument("--markdown", action="store_true")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aptwatch-check-"))
     ok = True

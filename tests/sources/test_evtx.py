@@ -216,3 +216,17 @@ def test_fuzz_corrupted_copies_never_raise(tmp_path: Path, small_evtx: bytes, cu
         assert warns
     for r in rows(tables):
         assert r["raw"]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=60), max_size=80))
+def test_record_runs_match_a_set(numbers: list[int]) -> None:
+    from aptwatch.sources.evtx import RecordRuns
+
+    runs, seen = RecordRuns(), set()
+    for x in numbers:
+        assert runs.add(x) == (x not in seen)
+        seen.add(x)
+    runs2 = RecordRuns()
+    for x in range(1, 100_000):
+        runs2.add(x)
+    assert len(runs2) == 1  # a log as Windows wrote it: constant memory

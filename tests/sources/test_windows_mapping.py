@@ -179,3 +179,13 @@ def test_batches_follow_the_schema() -> None:
     first = batch.data.to_pylist()[0]
     assert (first["process_id"], first["process_name"]) == (16, "b.exe")
     assert json.loads(first["data"]) == {"ProcessId": "0x4"}  # 4688's ProcessId is the creator: kept as logged
+
+
+def test_docs_windows_mapping_is_generated_and_current() -> None:
+    from pathlib import Path
+
+    from aptwatch.sources.windows.mapping import render_markdown
+
+    on_disk = (Path(__file__).resolve().parents[2] / "docs" / "windows_mapping.md").read_text()
+    assert on_disk.strip() == render_markdown().strip(), (
+        "docs/windows_mapping.md is stale: run `python -m aptwatch.sources.windows.mapping > docs/windows_mapping.md`")

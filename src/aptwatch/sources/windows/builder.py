@@ -38,6 +38,7 @@ from aptwatch.sources.windows.mapping import OUTCOME_FROM_STATUS, EventMap, inde
 #: ran a script block), its record number and activity. Every source spells them this way.
 SYSTEM_EXTRAS = ("EventRecordID", "ExecutionProcessID", "UserID", "ActivityID")
 
+MAX_BATCH_ROWS = 20_000
 _COMMON = ("time", "host", "record", "channel", "provider", "event_code")
 _GUID_COLUMNS = ("process_guid", "parent_process_guid", "source_process_guid", "target_process_guid", "logon_guid")
 _BARE_GUID = r"^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?$"
@@ -218,7 +219,9 @@ class WinBatchBuilder:
             self.local: tzinfo = ZoneInfo(local_timezone)
         except (ZoneInfoNotFoundError, ValueError):
             self.local = UTC
-        self.batch_rows = batch_rows
+        # a Windows event held as Python objects until its batch is finished costs ~4 KB: 20k rows keep a
+        # worker near 100 MB whatever the input size (the lake buffers row groups itself)
+        self.batch_rows = min(batch_rows, MAX_BATCH_ROWS)
         self._index = index()
         self._by_map: dict[int, _Group] = {}
         self._cache: dict[tuple[Any, Any, Any], _Group] = {}

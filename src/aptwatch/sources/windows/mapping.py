@@ -467,3 +467,47 @@ def index() -> dict[tuple[str, int], EventMap]:
             for c in log.channels:
                 out[("channel:" + c.lower(), eid)] = em
     return out
+
+
+def render_markdown() -> str:
+    """docs/windows_mapping.md, generated: `python -m aptwatch.sources.windows.mapping`."""
+    lines = [
+        "# Windows event mapping",
+        "",
+        "Generated from `src/aptwatch/sources/windows/mapping.py` by",
+        "`python -m aptwatch.sources.windows.mapping > docs/windows_mapping.md`; a test fails when this file is",
+        "stale. Every Windows source (EVTX, evtx JSON, XML, winlogbeat, NXLog, OTRF, Azure) maps events",
+        "through this one table. An event is looked up by provider, then by a channel only that provider",
+        "writes. Fields not listed go to `data` under their own names; events not listed go to `generic`.",
+        "Columns derived rather than copied:",
+        "",
+    ]
+    for table, cols in DERIVED.items():
+        lines.append(f"- `{table}`: " + "; ".join(f"`{c}` = {how}" for c, how in cols.items()))
+    lines.append("")
+    for log in LOGS:
+        lines += [f"## {log.name}", "",
+                  "Providers: " + ", ".join(f"`{p}`" for p in log.providers)
+                  + (". Channels: " + ", ".join(f"`{c}`" for c in log.channels) if log.channels else "") + ".", "",
+                  "| EventID | event | table | action | field -> column | constants |", "|---|---|---|---|---|---|"]
+        for eid, em in sorted(log.events.items()):
+            fields = ", ".join(f"{f} -> {c}" for c, f in em.fields.items())
+            const = ", ".join(f"{c}={v}" for c, v in em.const.items())
+            action = em.action or ""
+            if em.action_by:
+                action += " (by " + em.action_by[0] + ")"
+            extra = []
+            if em.special:
+                extra.append(f"special: {em.special}")
+            if em.message:
+                extra.append("message fallback: " + ", ".join(f"'{label}' -> {f}" for label, f in em.message))
+            note = f" ({'; '.join(extra)})" if extra else ""
+            lines.append(f"| {eid} | {em.title}{note} | `{em.table}` | {action} | {fields} | {const} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover - documentation generator
+    import sys
+
+    sys.stdout.write(render_markdown() + "\n")
