@@ -9,11 +9,12 @@ Every Windows source brings a record into the same canonical shape and calls
   zone given to the builder);
 - `raw` is the complete original record as text.
 
-Why this shape is fast: the mapping of each (provider, EventID) is compiled once into a
-`_Group` holding one Python list per column it fills, so adding a record is a dict lookup
-plus one `pop` and one `append` per mapped field. Everything else — type conversion, time
-parsing, host keys, hashes, file names, GUID spelling — runs vectorised in Arrow when a
-batch is flushed; per-value Python only runs for the values Arrow cannot convert.
+Why this shape is fast: adding a record is one dict lookup (its (provider, channel, EventID)
+-> the group of its EventMap, resolved once) and one list append. At flush, each event table
+is finished once: a list comprehension per column cuts the mapped fields out of the rows
+(`pop`, so what is left is `data`), and everything else — type conversion, time parsing,
+host keys, hashes, file names, GUID spelling, derived columns — runs vectorised in Arrow;
+per-value Python only runs for the values Arrow cannot convert.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from aptwatch.sources.windows.mapping import OUTCOME_FROM_STATUS, EventMap, inde
 SYSTEM_EXTRAS = ("EventRecordID", "ExecutionProcessID", "UserID", "ActivityID")
 
 MAX_BATCH_ROWS = 20_000
-_COMMON = ("time", "host", "record", "channel", "provider", "event_code")
 _GUID_COLUMNS = ("process_guid", "parent_process_guid", "source_process_guid", "target_process_guid", "logon_guid")
 _BARE_GUID = r"^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?$"
 _HASH_PATTERNS = {"md5": "MD5", "sha1": "SHA1", "sha256": "SHA256", "imphash": "IMPHASH"}
