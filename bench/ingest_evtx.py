@@ -7,8 +7,9 @@ distinct content, or ingest would store it once (sources are identified by their
 - `merged` (default): each copy is ONE .evtx holding every chunk of every sample, records
   renumbered from a per-copy offset, chunk and header CRC32s recomputed (bench/evtx_merge.py):
   the shape of a real host log (one big Security.evtx / Sysmon.evtx);
-- `files`: each copy is the 277 sample files with the copy number written into the unused
-  part of the 4 KiB file header (past the 128 checksummed bytes): a triage folder of small files.
+- `files`: each copy is the 277 sample files with the copy and file numbers written into the
+  unused part of the 4 KiB file header (past the 128 checksummed bytes): a triage folder of small
+  files.
 25 copies = 206,375 records (the issue's >= 200k); 250 copies = 10x for the peak-RSS check.
 
 Stages, each in a fresh process (bench/harness.py): the bare loop (`for r in
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -66,34 +68,46 @@ def make_inputs(work: str, mode: str, copies: int) -> list[str]:
                     os.makedirs(os.path.dirname(path), exist_ok=True)
                     with open(f, "rb") as fh:
                         data = bytearray(fh.read())
-                    data[256:264] = k.to_bytes(8, "little")  # unused header bytes: distinct content
+                    # unused header bytes: every file distinct (the samples hold one byte-identical pair)
+                    data[256:264] = k.to_bytes(8, "little")
+                    data[264:272] = i.to_bytes(8, "little")
                     with open(path, "wb") as fh:
                         fh.write(bytes(data))
                 out.append(path)
     return out
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (ingest's worker processes): robust to other
+    load on a shared machine, unlike wall time."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run_bare(files: list[str], threads: int) -> tuple[int, dict[str, Any]]:
+    c0 = cpu_seconds()
     n = 0
     for f in files:
         for _ in evtx.PyEvtxParser(f, number_of_threads=threads).records_json():
             n += 1
-    return n, {}
+    return n, {"cpu": cpu_seconds() - c0}
 
 
 def run_parse(files: list[str]) -> tuple[int, dict[str, Any]]:
+    c0 = cpu_seconds()
     n = 0
     src = Evtx()
     for f in files:
         for item in src.read(ReadContext(SourceRef(f), "0" * 64, os.path.getsize(f))):
             if isinstance(item, TableBatch):
                 n += item.num_rows
-    return n, {}
+    return n, {"cpu": cpu_seconds() - c0}
 
 
 def run_ingest(files: list[str], store: str) -> tuple[int, dict[str, Any]]:
+    c0 = cpu_seconds()
     r = ingest(Store.open(store, create=True), files)
-    return r.events, {"warnings": r.warnings, "skipped": r.skipped}
+    return r.events, {"warnings": r.warnings, "skipped": r.skipped, "cpu": cpu_seconds() - c0}
 
 
 def main() -> None:
@@ -123,10 +137,15 @@ def main() -> None:
             assert ours.items == parse.items == base.items, (ours.items, parse.items, base.items)
             label = f"{copies} copies, {len(files):,} file(s), {base.items:,} records ({size_mb:,.0f} MB)"
             rows.append((label, ours, base))
-            line = (f"{label}: ingest {ours.rate:,.0f}/s ({ours.seconds:.1f} s, {ours.peak_rss_mb:.0f} MB) | "
-                    f"bare 1 thread {bare1.rate:,.0f}/s ({bare1.peak_rss_mb:.0f} MB) | bare default threads "
-                    f"{bare0.rate:,.0f}/s | parser alone {parse.rate:,.0f}/s ({parse.peak_rss_mb:.0f} MB) | "
-                    f"ratio ingest/bare {ours.rate / base.rate:.2f}, parser/bare {parse.rate / base.rate:.2f}")
+            def us(m: Measure) -> float:
+                return float(m.extra["cpu"]) / m.items * 1e6
+
+            line = (f"{label}: ingest {ours.rate:,.0f}/s ({ours.seconds:.1f} s, {ours.peak_rss_mb:.0f} MB, "
+                    f"{us(ours):.1f} us CPU/record) | bare 1 thread {bare1.rate:,.0f}/s ({bare1.peak_rss_mb:.0f} "
+                    f"MB, {us(bare1):.1f} us) | bare default threads {bare0.rate:,.0f}/s ({us(bare0):.1f} us) | "
+                    f"parser alone {parse.rate:,.0f}/s ({parse.peak_rss_mb:.0f} MB, {us(parse):.1f} us) | "
+                    f"ratio ingest/bare {ours.rate / base.rate:.2f}, parser/bare {parse.rate / base.rate:.2f}; "
+                    f"CPU per record bare/ingest {us(base) / us(ours):.2f}")
             extra.append(line)
             print(line, flush=True)
     finally:

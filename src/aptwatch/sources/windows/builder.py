@@ -45,6 +45,7 @@ _BARE_GUID = r"^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[
 _HASH_PATTERNS = {"md5": "MD5", "sha1": "SHA1", "sha256": "SHA256", "imphash": "IMPHASH"}
 _HASH_LEN = {"md5": 32, "sha1": 40, "sha256": 64, "imphash": 32}
 _CONTEXT_KEYS = {"host_application": "Host Application", "user": "User", "engine_version": "Engine Version"}
+_UPPER_GUID = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}")  # fixed length: linear
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -72,10 +73,8 @@ def _plain(value: Any) -> Any:
 def guid_text(value: str) -> str:
     """A GUID as Windows writes it in EventData ('{lower-case}'); evtx writes GUID-typed values
     upper-case without braces. Other text is returned as is."""
-    if len(value) == 36 and value[8] == value[13] == value[18] == value[23] == "-":
-        hexpart = value.replace("-", "")
-        if len(hexpart) == 32 and all(c in "0123456789ABCDEF" for c in hexpart):
-            return "{" + value.lower() + "}"
+    if len(value) == 36 and _UPPER_GUID.fullmatch(value):
+        return "{" + value.lower() + "}"
     return value
 
 

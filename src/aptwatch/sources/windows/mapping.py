@@ -22,8 +22,10 @@ membership changes, the key=value details of classic PowerShell events) are list
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 #: value of `outcome` decided from the Status field (Kerberos / NTLM events)
 OUTCOME_FROM_STATUS = "from_status"
@@ -457,8 +459,10 @@ DERIVED: dict[str, dict[str, str]] = {
 }
 
 
-def index() -> dict[tuple[str, int], EventMap]:
-    """(lower-case provider or 'channel:' + lower-case channel, EventID) -> EventMap."""
+@functools.cache
+def index() -> Mapping[tuple[str, int], EventMap]:
+    """(lower-case provider or 'channel:' + lower-case channel, EventID) -> EventMap. Built once per
+    process (every source file needs it; read-only)."""
     out: dict[tuple[str, int], EventMap] = {}
     for log in LOGS:
         for eid, em in log.events.items():
@@ -466,7 +470,7 @@ def index() -> dict[tuple[str, int], EventMap]:
                 out[(p.lower(), eid)] = em
             for c in log.channels:
                 out[("channel:" + c.lower(), eid)] = em
-    return out
+    return MappingProxyType(out)
 
 
 def render_markdown() -> str:
