@@ -723,7 +723,8 @@ STATE_TABLES: tuple[Table, ...] = (
           "exist for readers (it is an unfinished write and is removed on recovery).", (
         _c("path", "VARCHAR", "Path relative to the store directory."),
         _c("table_name", "VARCHAR", "Event table."),
-        _c("day", "VARCHAR", "Partition day (YYYY-MM-DD, or 'unknown')."),
+        _c("day", "VARCHAR", "Partition day (YYYY-MM-DD, or 'unknown'; 'mixed' for a source's small partitions "
+           "of several days written as one file, bounded by min_time/max_time)."),
         _c("rows", "BIGINT", "Rows in the file."),
         _c("bytes", "BIGINT", "File size."),
         _c("min_time", "TIMESTAMP", "Earliest event time."),
