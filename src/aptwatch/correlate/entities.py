@@ -81,6 +81,8 @@ class FindingKeys:
 
 #: one spelling per address (`::ffff:10.0.0.5` -> `10.0.0.5`); memoised: logs repeat few addresses
 norm_ip = functools.lru_cache(maxsize=65536)(normalise_ip)
+#: host keys, memoised likewise
+cached_host_key = functools.lru_cache(maxsize=65536)(host_key)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -139,7 +141,7 @@ def finding_keys(entities: Mapping[str, Iterable[str]], extra: Mapping[str, Iter
             out.keys.append(key)
 
     for raw in merged.get("host", ()):
-        h = host_key(raw)
+        h = cached_host_key(raw)
         if h and h not in out.hosts:
             out.hosts.append(h)
     parent_images = {image_name(p) for k in ("parent_image", "parent_process", "parent_path")

@@ -177,6 +177,8 @@ class _TimeIndex:
         #: findings come in time order: campaigns whose last member on a key is older than this
         #: before the current finding can no longer be reached and are dropped from the key
         self.keep = keep
+        #: when each key was last pruned (pruning scans the key's campaigns: once per quarter `keep`)
+        self.pruned: dict[str, float] = {}
 
     def add(self, key: str, campaign: str, t: float, finding: str, weight: float = 1.0, end: float | None = None
             ) -> None:
@@ -196,9 +198,10 @@ class _TimeIndex:
         if not per:
             return
         end = t if t_end is None or t_end < t else t_end
-        stale = [c for c, (times, _) in per.items() if times[-1] < t - self.keep]
-        for c in stale:
-            del per[c]
+        if t - self.pruned.get(key, -math.inf) > self.keep / 4:
+            self.pruned[key] = t
+            for c in [c for c, (times, _) in per.items() if times[-1] < t - self.keep]:
+                del per[c]
         for campaign, (times, payload) in per.items():
             i = bisect.bisect_left(times, t)
             best: tuple[float, int] | None = None
