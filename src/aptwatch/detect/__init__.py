@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from aptwatch.detect.analytics.beacon import Beacon
 from aptwatch.detect.analytics.dns import Dns
+from aptwatch.detect.analytics.exfil import SlowExfil
 from aptwatch.detect.base import Detector
 from aptwatch.registry import Registry
 
 DETECTORS: Registry[Detector] = Registry("detector", [
     Beacon(),
     Dns(),
+    SlowExfil(),
 ])

@@ -172,7 +172,7 @@ class Beacon(Detector):
     def run(self, ctx: DetectContext) -> DetectorResult:
         opts = Options(ctx, NAME)
         result = DetectorResult()
-        folded = pairs.fold(ctx, opts)
+        folded = pairs.fold(ctx)
         since = None if opts.get("rebuild", False) else pairs.watermark(ctx, NAME)
         window = opts.get("window_days", 14)
         series_days, top = pairs.changed_pairs(ctx, since, window)

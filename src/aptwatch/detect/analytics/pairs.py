@@ -49,9 +49,17 @@ class FoldResult:
     updated_at: datetime | None
 
 
-def fold(ctx: DetectContext, opts: Options) -> FoldResult:
-    """Fold not-yet-folded flows into `pair_days` (and `ip_names`); idempotent per ingest run."""
+def fold(ctx: DetectContext) -> FoldResult:
+    """Fold not-yet-folded flows into `pair_days` (and `ip_names`); idempotent per ingest run.
+
+    Options are read as `pairs.<name>` or `analytics.<name>` (several analytics share the fold).
+    With `rebuild`, the aggregate is rebuilt once per detection run, whichever analytic asks first."""
+    opts = Options(ctx, "pairs")
     rebuild = opts.get("rebuild", False)
+    if rebuild:
+        done = ctx.writer.read_state("SELECT value FROM baselines WHERE analytic = ? AND key = '__rebuilt__'", [NAME])
+        if done.num_rows and done.column(0)[0].as_py() == ctx.run_id:
+            rebuild = False
     inc = pending(ctx, NAME, TABLES, rebuild=rebuild)
     if inc.empty:
         return FoldResult(0, 0, 0, None)
@@ -167,7 +175,9 @@ def fold(ctx: DetectContext, opts: Options) -> FoldResult:
         f"SELECT count(*) AS n FROM {t} WHERE {new}" for t in TABLES if t in tables)).column(0)
     n_events = sum(v.as_py() or 0 for v in events)
     pre = reset_statements(NAME, state_tables=("pair_days",)) if inc.rebuild else []
-    pre += [("DELETE FROM baselines WHERE analytic = 'ip_names'", None)] if inc.rebuild else []
+    if inc.rebuild:
+        pre += [("DELETE FROM baselines WHERE analytic = 'ip_names'", None),
+                ("INSERT INTO baselines VALUES (?, '__rebuilt__', ?, ?, 0, 0, ?)", [NAME, now, now, ctx.run_id])]
     ctx.writer.write_state(pre + statements + inc.mark_statements(n_events), registered)
     return FoldResult(len(inc.ingest_ids), n_events, pairs.num_rows, now)
 
