@@ -5,6 +5,7 @@ from __future__ import annotations
 from aptwatch.detect.analytics.beacon import Beacon
 from aptwatch.detect.analytics.dns import Dns
 from aptwatch.detect.analytics.exfil import SlowExfil
+from aptwatch.detect.analytics.lateral import Lateral
 from aptwatch.detect.base import Detector
 from aptwatch.registry import Registry
 
@@ -12,4 +13,5 @@ DETECTORS: Registry[Detector] = Registry("detector", [
     Beacon(),
     Dns(),
     SlowExfil(),
+    Lateral(),
 ])
