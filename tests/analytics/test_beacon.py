@@ -149,3 +149,19 @@ def test_incremental_fold_reads_only_new_ingests_and_ids_are_stable(store: Store
     with store.state.connect() as con:
         n = con.execute("SELECT sum(len(ts)) FROM pair_days WHERE src = '10.0.0.5'").fetchone()[0]
     assert n == 1440
+
+
+def test_compacted_lake_files_are_still_folded_once(store: Store) -> None:
+    from aptwatch.store.compact import compact
+
+    times = periodic(60, 1200)
+    for k in range(4):  # four small ingests of one day: compaction merges them under its own run id
+        write(store, {"network": conns("10.0.0.5", "203.0.113.10", times[k * 300:(k + 1) * 300])})
+    with store.writer("test"), store.state.connect(read_only=False) as con:
+        report = compact(store.root, con)
+    assert report.files_in >= 4
+    findings, rep = detect(store, ["beacon"])
+    assert rep.stats["beacon"]["folded_events"] == 1200
+    assert ("10.0.0.5", "203.0.113.10") in by_pair(findings)
+    _, again = detect(store, ["beacon"])
+    assert again.stats["beacon"]["folded_events"] == 0

@@ -185,11 +185,12 @@ def pending(ctx: DetectContext, analytic: str, tables: Sequence[str], *, rebuild
     listed = [t for t in tables if t in ctx.session.event_tables()]
     if not listed:
         return Incremental(analytic, (), rebuild)
+    # Ingest ids come from the ledger of committed sources, not from the manifest: compaction rewrites
+    # files under its own run id while the rows keep the ingest id that stored them.
     done = "" if rebuild else (
-        "AND NOT EXISTS (SELECT 1 FROM analytic_ingests a WHERE a.analytic = ? AND a.ingest_id = f.ingest_id)")
-    rows = ctx.writer.read_state(
-        f"SELECT DISTINCT f.ingest_id FROM files f WHERE f.status = 'active' AND {in_list('f.table_name', listed)} "
-        f"{done} ORDER BY 1", None if rebuild else [analytic])
+        "WHERE NOT EXISTS (SELECT 1 FROM analytic_ingests a WHERE a.analytic = ? AND a.ingest_id = s.ingest_id)")
+    rows = ctx.writer.read_state(f"SELECT DISTINCT s.ingest_id FROM sources s {done} ORDER BY 1",
+                                 None if rebuild else [analytic])
     return Incremental(analytic, tuple(r for r in rows.column(0).to_pylist() if r), rebuild)
 
 
