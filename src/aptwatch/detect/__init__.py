@@ -6,6 +6,9 @@ from aptwatch.detect.analytics.beacon import Beacon
 from aptwatch.detect.analytics.dns import Dns
 from aptwatch.detect.analytics.exfil import SlowExfil
 from aptwatch.detect.analytics.lateral import Lateral
+from aptwatch.detect.analytics.lineage import Lineage
+from aptwatch.detect.analytics.persistence import Persistence
+from aptwatch.detect.analytics.privilege import Privilege
 from aptwatch.detect.base import Detector
 from aptwatch.registry import Registry
 
@@ -14,4 +17,7 @@ DETECTORS: Registry[Detector] = Registry("detector", [
     Dns(),
     SlowExfil(),
     Lateral(),
+    Lineage(),
+    Privilege(),
+    Persistence(),
 ])

@@ -433,3 +433,69 @@ def utc(t: datetime | None) -> datetime | None:
 
 def jdump(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
+
+
+# --------------------------------------------------------------------------------------
+# Rarity baselines: key -> first/last seen, count, the hosts that had it
+# --------------------------------------------------------------------------------------
+#: hosts remembered per key (the `hosts` column counts them, saturating here)
+MAX_HOSTS = 64
+
+
+def fold_rarity(session: Session, writer: StoreWriter, analytic: str, observations: str, *,
+                rebuild: bool = False) -> tuple[pa.Table, tuple[str, Any], dict[str, pa.Table]]:
+    """Fold observations into an analytic's rarity baseline.
+
+    `observations` is a SQL query with columns key, host, time, source, record, table_name, event_id and
+    optionally detail (any VARCHAR kept as an example). Returns one row per key observed now, with the
+    baseline before this run (`known`, `old_count`, `old_hosts`, `old_first_seen`) and after it (`count`,
+    `hosts`, `host_list`, `first_seen`, `last_seen`), the first new event (`ev`, `ev_time`) and the new
+    `new_hosts` list; the upsert statement and the Arrow tables it reads (the caller runs it with its other
+    state changes through `StoreWriter.write_state`, so the baseline and the folding record move together).
+    """
+    old = load_baselines(writer, "__none__" if rebuild else analytic)
+    session.register(f"aw_old_{analytic}", old)
+    merged = session.sql(f"""
+        WITH o AS (SELECT key, first_seen, last_seen, count,
+                          coalesce(CAST(json_extract(value, '$.hosts') AS VARCHAR[]), []) AS hl
+                   FROM aw_old_{analytic} WHERE key NOT LIKE '\\_\\_%' ESCAPE '\\'),
+        n AS (SELECT key, min(time) AS first_new, max(time) AS last_new, count(*) AS n,
+                     list_distinct(list(host) FILTER (WHERE host IS NOT NULL))[1:{MAX_HOSTS}] AS new_hosts,
+                     arg_min(struct_pack(source := source, record := record, table_name := table_name,
+                                         time := time, event_id := event_id), time) AS ev,
+                     arg_min(detail, time) AS detail
+              FROM ({observations}) WHERE key IS NOT NULL AND time IS NOT NULL GROUP BY key)
+        SELECT n.key, o.key IS NOT NULL AS known, coalesce(o.count, 0) AS old_count,
+               len(coalesce(o.hl, [])) AS old_hosts,
+               o.first_seen AS old_first_seen, n.n AS new_count, n.new_hosts, n.ev, n.first_new AS ev_time, n.detail,
+               least(o.first_seen, n.first_new) AS first_seen, greatest(o.last_seen, n.last_new) AS last_seen,
+               coalesce(o.count, 0) + n.n AS count,
+               list_distinct(list_concat(coalesce(o.hl, []), n.new_hosts))[1:{MAX_HOSTS}] AS host_list
+        FROM n LEFT JOIN o USING (key)
+    """)
+    session.register(f"aw_rarity_{analytic}", merged)
+    upsert = (f"""INSERT OR REPLACE INTO baselines
+                  SELECT {lit(analytic)}, key, first_seen, last_seen, count, len(host_list),
+                         CAST(to_json({{'hosts': host_list}}) AS VARCHAR)
+                  FROM aw_rarity_{analytic}""", None)
+    hosts = pa.array([len(h or []) for h in merged.column("host_list").to_pylist()], pa.int64())
+    slim = merged.select(["key", "first_seen", "last_seen", "count", "host_list"])
+    return merged.append_column("hosts", hosts), upsert, {f"aw_rarity_{analytic}": slim}
+
+
+def evidence_of(ev: Mapping[str, Any] | None) -> tuple[Evidence, ...]:
+    """One Evidence from the `ev` struct of `fold_rarity` rows."""
+    if not ev:
+        return ()
+    return (Evidence(str(ev.get("source") or ""), ev.get("record"), str(ev.get("table_name") or ""),
+                     utc(ev.get("time")), ev.get("event_id")),)
+
+
+@cache
+def data_csv(name: str) -> tuple[dict[str, str], ...]:
+    """Rows of a bundled CSV data file (lines starting with '#' are comments)."""
+    import csv
+
+    text = data_path(name).read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return tuple(dict(r) for r in csv.DictReader(lines))
