@@ -628,7 +628,8 @@ STATE_TABLES: tuple[Table, ...] = (
         _c("folded_at", "TIMESTAMP", "When."),
     ), "state", primary_key=("analytic", "ingest_id")),
     Table("pair_days", "Flows aggregated per (internal source, destination, UTC day): the compact series the "
-          "beaconing and slow-exfiltration analytics score, kept instead of re-reading raw flows.", (
+          "beaconing and slow-exfiltration analytics score, kept instead of re-reading raw flows. One row per "
+          "(kind, src, dst, day), kept so by the fold (no index: bulk appends of millions of rows stay fast).", (
         _c("kind", "VARCHAR", "ip (network flows by destination address) | name (TLS SNI / HTTP Host)."),
         _c("src", "VARCHAR", "Source IP address."),
         _c("dst", "VARCHAR", "Destination IP address or server name (lower case)."),
@@ -642,11 +643,11 @@ STATE_TABLES: tuple[Table, ...] = (
         _c("bytes_in", "BIGINT", "Bytes from destination to source."),
         _c("duration", "DOUBLE", "Sum of connection durations, seconds."),
         _c("ports", "VARCHAR[]", "Destination ports seen (at most 16)."),
-        _c("evidence", "JSON", "Up to two event references of the day: [{source, record, table, time, "
-           "event_id}]."),
+        _c("events", "VARCHAR[]", "Event references of the first and last connection of the day, as "
+           "'table|event_id|epoch microseconds' (resolved to evidence through the `sources` ledger)."),
         _c("updated_at", "TIMESTAMP", "When new events were last folded into the row (consumers score rows "
            "updated since their last run)."),
-    ), "state", primary_key=("kind", "src", "dst", "day")),
+    ), "state"),
     Table("dns_domains", "DNS queries aggregated per registered domain (public-suffix aware) for the DNS "
           "tunnelling analytic, updated incrementally.", (
         _c("domain", "VARCHAR", "Registered domain (eTLD+1, PSL with private suffixes)."),

@@ -49,7 +49,6 @@ from aptwatch.detect.analytics.common import (
     clamp01,
     data_lines,
     domain_table,
-    evidence_list,
     in_time_range,
     install_macros,
     rows,
@@ -86,12 +85,13 @@ def scoring_sql(series: str, scales: str, *, min_conns: int, hist_bins: int = 24
         SELECT *, list_aggregate(dt, 'quantile_cont', [0.25, 0.5, 0.75]) AS tq, list_aggregate(dt, 'mad') AS tmad,
                CASE WHEN len(szn) >= 3 THEN list_aggregate(szn, 'quantile_cont', [0.25, 0.5, 0.75]) END AS sq,
                CASE WHEN len(szn) >= 3 THEN list_aggregate(szn, 'mad') END AS smad,
-               list_transform(range(0, {b}), lambda k: len(list_filter(ts, lambda x:
-                   least({b - 1}, CAST(floor((x - lo) * {b}.0 / (hi - lo)) AS BIGINT)) = k))) AS freq,
+               list_aggregate(list_transform(ts, lambda x:
+                   least({b - 1}, CAST(floor((x - lo) * {b}.0 / (hi - lo)) AS BIGINT))), 'histogram') AS hmap,
                list_transform(range(1, len(dt)), lambda i: ln(dt[i + 1] / dt[i])) AS lr,
                list_transform(range(1, len(dt)), lambda i: dt[i + 1] - dt[i]) AS inc
         FROM d WHERE len(dt) >= 3
     ),
+    q2 AS (SELECT *, list_transform(range(0, {b}), lambda k: coalesce(hmap[k], 0)) AS freq FROM q),
     p AS (
         SELECT *,
             CASE WHEN tq[3] - tq[1] >= 10 AND tq[2] <> tq[1] AND tq[2] <> tq[3]
@@ -115,7 +115,7 @@ def scoring_sql(series: str, scales: str, *, min_conns: int, hist_bins: int = 24
             len(list_filter(lr, lambda x: x > 0)) / greatest(len(lr), 1) AS lr_pos,
             list_median(inc) AS inc_med, list_aggregate(inc, 'mad') AS inc_mad,
             len(list_filter(inc, lambda x: x > 0)) / greatest(len(inc), 1) AS inc_pos
-        FROM q
+        FROM q2
     ),
     r AS (
         SELECT *,
@@ -190,7 +190,7 @@ class Beacon(Detector):
             SELECT kind, src, dst,
                    flatten(list(ts ORDER BY day)) AS ts, flatten(list(sizes ORDER BY day)) AS sizes,
                    max(host) AS host, list_distinct(flatten(list(ports)))[1:16] AS ports,
-                   list(evidence ORDER BY day) AS evidence, sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in
+                   flatten(list(events ORDER BY day)) AS events, sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in
             FROM aw_bdays GROUP BY kind, src, dst
         """)
         rng = ctx.writer.read_state(f"""
@@ -231,14 +231,17 @@ class Beacon(Detector):
         session.register("aw_cands", cands)
         ctx_rows = ctx.writer.read_state("""
             WITH latest AS (SELECT max(day) AS d FROM pair_days),
-            w AS (SELECT * FROM pair_days, latest WHERE day >= latest.d - to_days(?)),
+            c AS (SELECT DISTINCT kind, dst FROM aw_cands),
+            w AS (SELECT p.kind, p.dst, p.src FROM pair_days p SEMI JOIN c USING (kind, dst)
+                  WHERE p.day >= (SELECT d FROM latest) - to_days(?)),
+            firsts AS (SELECT p.kind, p.dst, min(p.day) AS dst_first_day FROM pair_days p SEMI JOIN c USING (kind, dst)
+                       GROUP BY p.kind, p.dst),
             tot AS (SELECT count(DISTINCT src) AS srcs, min(day) AS first_day FROM pair_days)
-            SELECT c.kind, c.dst, count(DISTINCT w.src) AS dst_srcs,
-                   (SELECT min(day) FROM pair_days p WHERE p.kind = c.kind AND p.dst = c.dst) AS dst_first_day,
+            SELECT w.kind, w.dst, count(DISTINCT w.src) AS dst_srcs, any_value(f.dst_first_day) AS dst_first_day,
                    any_value(tot.srcs) AS total_srcs, any_value(tot.first_day) AS history_start,
                    any_value(latest.d) AS latest_day
-            FROM (SELECT DISTINCT kind, dst FROM aw_cands) c JOIN w USING (kind, dst), tot, latest
-            GROUP BY c.kind, c.dst
+            FROM w JOIN firsts f USING (kind, dst), tot, latest
+            GROUP BY w.kind, w.dst
         """, [max(0, int(opts.get("window_days", 14)) - 1)], tables={"aw_cands": cands.select(["kind", "dst"])})
         session.register("aw_ctx", ctx_rows)
         names = pairs.ip_names(ctx)
@@ -253,14 +256,16 @@ class Beacon(Detector):
                 FROM aw_cands c LEFT JOIN aw_ctx x USING (kind, dst)
                 LEFT JOIN aw_ipnames nm ON c.kind = 'ip' AND nm.ip = c.dst
             )
-            SELECT n.*, s.host, s.ports, s.evidence, s.bytes_out, s.bytes_in,
+            SELECT n.*, s.host, s.ports, s.events, s.bytes_out, s.bytes_in,
                    EXISTS (SELECT 1 FROM aw_allow a, unnest(n.names) AS u(nm)
                            WHERE u.nm = a.domain OR ends_with(u.nm, '.' || a.domain)) AS allowlisted
             FROM n JOIN aw_series s USING (kind, src, dst)
         """)
         findings: list[Finding] = []
         allowlisted = 0
-        for r in rows(merged):
+        candidates = rows(merged)
+        refs = pairs.EventRefs(ctx, [e for r in candidates for e in (r.get("events") or [])[:12]])
+        for r in candidates:
             if r["allowlisted"]:
                 allowlisted += 1
                 continue
@@ -268,12 +273,12 @@ class Beacon(Detector):
             final = clamp01(float(r["score"]) + mod)
             growing = float(r["growth_score"] or 0) >= min_growth and (r["ds_score"] is None or r["ds_score"] >= 0.5)
             if final >= min_score and float(r["ts_score"]) >= min_ts:
-                findings.append(_finding(ctx, r, "beacon.periodic", final, why))
+                findings.append(_finding(refs, r, "beacon.periodic", final, why))
             elif growing:
                 ds = float(r["ds_score"]) if r["ds_score"] is not None else float(r["growth_score"])
                 g = clamp01(0.5 * float(r["growth_score"]) + 0.25 * ds + 0.25 * float(r["coverage"] or 0) + mod)
                 if g >= min_score:
-                    findings.append(_finding(ctx, r, "beacon.growing", g, why))
+                    findings.append(_finding(refs, r, "beacon.growing", g, why))
         return [f for f in findings if in_time_range(ctx, f.time)]
 
 
@@ -306,7 +311,7 @@ def _fmt_interval(seconds: float | None) -> str:
     return f"{s:.0f} s"
 
 
-def _finding(ctx: DetectContext, r: dict[str, Any], rule: str, score: float, why: list[str]) -> Finding:
+def _finding(refs: pairs.EventRefs, r: dict[str, Any], rule: str, score: float, why: list[str]) -> Finding:
     kind, src, dst = r["kind"], r["src"], r["dst"]
     t0 = datetime.fromtimestamp(int(r["first_ts"]), UTC)
     t1 = datetime.fromtimestamp(int(r["last_ts"]), UTC)
@@ -331,7 +336,7 @@ def _finding(ctx: DetectContext, r: dict[str, Any], rule: str, score: float, why
     return Finding.build(
         detector=NAME, rule_id=rule, title=title, severity=severity, time=t0, time_last=t1,
         tactics=["TA0011"], techniques=techniques, entities=entities,
-        evidence=evidence_list(r.get("evidence"), limit=10), key=[kind, src, dst], score=round(score, 3),
+        evidence=refs.evidence(list(r.get("events") or []), 10), key=[kind, src, dst], score=round(score, 3),
         description=(f"{r['conns']} connections from {src} to {dst} between {t0:%Y-%m-%d %H:%M} and "
                      f"{t1:%Y-%m-%d %H:%M} UTC; median interval {_fmt_interval(r['median_interval'])}, "
                      f"scale {r['scale']}. " + "; ".join(why)),

@@ -32,7 +32,6 @@ from aptwatch.detect.analytics.common import (
     clamp01,
     data_lines,
     domain_table,
-    evidence_list,
     in_time_range,
     rows,
 )
@@ -64,7 +63,7 @@ class SlowExfil(Detector):
                         WHERE kind = 'ip' AND (CAST(? AS TIMESTAMPTZ) IS NULL OR updated_at > ?)),
             pr AS (SELECT src, dst, sum(coalesce(bytes_out, 0)) AS bytes_out, sum(coalesce(bytes_in, 0)) AS bytes_in,
                           count(DISTINCT day) AS days, sum(conns) AS conns, min(day) AS first_day, max(day) AS last_day,
-                          max(host) AS host, list(evidence ORDER BY day) AS evidence,
+                          max(host) AS host, flatten(list(events ORDER BY day)) AS events,
                           list(struct_pack(day := day, bytes := bytes_out) ORDER BY day) AS daily
                    FROM w GROUP BY src, dst),
             prev AS (SELECT dst, count(DISTINCT src) AS dst_srcs FROM w GROUP BY dst),
@@ -87,8 +86,10 @@ class SlowExfil(Detector):
         cloud_t = domain_table(cloud)
         cloud_set = set(cloud_t.column(0).to_pylist())
         out: list[Finding] = []
-        for r in rows(scored):
-            f = _score(r, names.get(r["dst"], []), cloud_set, opts)
+        cands = rows(scored)
+        refs = pairs.EventRefs(ctx, [e for r in cands for e in (r.get("events") or [])[:12]])
+        for r in cands:
+            f = _score(refs, r, names.get(r["dst"], []), cloud_set, opts)
             if f is not None and in_time_range(ctx, f.time):
                 out.append(f)
         result.findings = out
@@ -111,7 +112,8 @@ def _robust_z(x: float, med: float | None, mad: float | None) -> float:
     return (x - float(med)) / max(scale, 0.25)  # floor: a quarter decade when the baseline is flat
 
 
-def _score(r: dict[str, Any], names: list[str], cloud: set[str], opts: Options) -> Finding | None:
+def _score(refs: pairs.EventRefs, r: dict[str, Any], names: list[str], cloud: set[str],
+           opts: Options) -> Finding | None:
     import math
 
     min_bytes = int(opts.get("min_bytes", 5_000_000))
@@ -148,7 +150,7 @@ def _score(r: dict[str, Any], names: list[str], cloud: set[str], opts: Options) 
         title=f"Upload-heavy transfer: {src} sent {mb:,.1f} MB to {cloud_hit or dst} over {r['days']} day(s)",
         tactics=["TA0010"], techniques=techniques,
         entities={"src_ip": src, "dst_ip": dst, "host": r.get("host"), "domain": names[:5]},
-        evidence=evidence_list(r["evidence"], limit=10), key=[src, dst], score=round(score, 3),
+        evidence=refs.evidence(list(r["events"] or []), 10), key=[src, dst], score=round(score, 3),
         description=(f"{out_b:,} bytes out vs {in_b:,} in (ratio {ratio:.1f}) in {r['conns']} connections on "
                      f"{r['days']} day(s) {first_day:%Y-%m-%d}..{last_day:%Y-%m-%d}; destination used by "
                      f"{dst_srcs} internal source(s); z vs own destinations {own_z:.1f}, vs peers {peer_z:.1f}"

@@ -34,6 +34,7 @@ from aptwatch.detect.analytics.common import (
     reset_statements,
 )
 from aptwatch.detect.base import DetectContext
+from aptwatch.model.finding import Evidence
 
 NAME = "pair_days"
 TABLES = ("network", "tls", "http", "dns")
@@ -78,31 +79,27 @@ def fold(ctx: DetectContext) -> FoldResult:
             parts.append(f"""
                 SELECT 'ip' AS kind, src_ip AS src, dst_ip AS dst, min(time) AS time, max(bytes_out) AS sz,
                        max(bytes_in) AS bi, max(duration) AS dur, CAST(dst_port AS VARCHAR) AS port,
-                       max(CASE WHEN initiated THEN host END) AS host,
-                       arg_min(struct_pack(s := source, r := record, t := table_name, e := event_id), time) AS ev
+                       max(CASE WHEN initiated THEN host END) AS host, 'network' AS tbl, arg_min(event_id, time) AS ev
                 FROM network WHERE {new} AND src_ip IS NOT NULL AND dst_ip IS NOT NULL AND time IS NOT NULL
                 GROUP BY src_ip, src_port, dst_ip, dst_port, CAST(floor(epoch(time)) AS BIGINT)""")
         else:
             parts.append(f"""
                 SELECT 'ip' AS kind, src_ip AS src, dst_ip AS dst, time, bytes_out AS sz, bytes_in AS bi,
                        duration AS dur, CAST(dst_port AS VARCHAR) AS port,
-                       CASE WHEN initiated THEN host END AS host,
-                       struct_pack(s := source, r := record, t := table_name, e := event_id) AS ev
+                       CASE WHEN initiated THEN host END AS host, 'network' AS tbl, event_id AS ev
                 FROM network WHERE {new} AND src_ip IS NOT NULL AND dst_ip IS NOT NULL AND time IS NOT NULL""")
     if "tls" in tables:
         parts.append(f"""
             SELECT 'name' AS kind, src_ip AS src, lower(rtrim(server_name, '.')) AS dst, time,
                    CAST(NULL AS BIGINT) AS sz, CAST(NULL AS BIGINT) AS bi, CAST(NULL AS DOUBLE) AS dur,
-                   CAST(dst_port AS VARCHAR) AS port, CAST(NULL AS VARCHAR) AS host,
-                   struct_pack(s := source, r := record, t := table_name, e := event_id) AS ev
+                   CAST(dst_port AS VARCHAR) AS port, CAST(NULL AS VARCHAR) AS host, 'tls' AS tbl, event_id AS ev
             FROM tls WHERE {new} AND src_ip IS NOT NULL AND server_name IS NOT NULL AND server_name <> ''
               AND time IS NOT NULL""")
     if "http" in tables:
         parts.append(f"""
             SELECT 'name' AS kind, src_ip AS src, lower(regexp_replace(rtrim(http_host, '.'), ':[0-9]+$', '')) AS dst,
                    time, request_bytes AS sz, response_bytes AS bi, CAST(NULL AS DOUBLE) AS dur,
-                   CAST(dst_port AS VARCHAR) AS port, CAST(NULL AS VARCHAR) AS host,
-                   struct_pack(s := source, r := record, t := table_name, e := event_id) AS ev
+                   CAST(dst_port AS VARCHAR) AS port, CAST(NULL AS VARCHAR) AS host, 'http' AS tbl, event_id AS ev
             FROM http WHERE {new} AND src_ip IS NOT NULL AND http_host IS NOT NULL AND http_host <> ''
               AND time IS NOT NULL""")
 
@@ -122,11 +119,12 @@ def fold(ctx: DetectContext) -> FoldResult:
         pairs = session.sql(f"""
             WITH c AS ({union})
             SELECT c.kind, c.src, c.dst, date_trunc('day', c.time) AS day, max(c.host) AS host,
-                   list(CAST(floor(epoch(c.time)) AS BIGINT) ORDER BY c.time) AS ts,
-                   list(c.sz ORDER BY c.time) AS sizes, count(*) AS conns, sum(c.sz) AS bytes_out,
-                   sum(c.bi) AS bytes_in, sum(c.dur) AS duration,
+                   -- one sort per group: times and sizes together
+                   list(struct_pack(t := CAST(floor(epoch(c.time)) AS BIGINT), s := c.sz) ORDER BY c.time) AS ts_sz,
+                   count(*) AS conns, sum(c.sz) AS bytes_out, sum(c.bi) AS bytes_in, sum(c.dur) AS duration,
                    list_distinct(list(c.port) FILTER (WHERE c.port IS NOT NULL))[1:16] AS ports,
-                   arg_min(c.ev, c.time) AS e1, min(c.time) AS t1, arg_max(c.ev, c.time) AS e2, max(c.time) AS t2
+                   arg_min(c.tbl || '|' || c.ev, c.time) AS e1, min(c.time) AS t1,
+                   arg_max(c.tbl || '|' || c.ev, c.time) AS e2, max(c.time) AS t2
             FROM c
             JOIN aw_ipclass s ON s.ip = c.src AND s.internal
             LEFT JOIN aw_ipclass d ON d.ip = c.dst
@@ -135,26 +133,18 @@ def fold(ctx: DetectContext) -> FoldResult:
         """)
         session.register("aw_pairs_raw", pairs)
         pairs = session.sql(f"""
-            SELECT kind, src, dst, day, host, ts, sizes, conns, bytes_out, bytes_in, duration, ports,
-                   CAST(json_array(aw_evidence(e1.s, e1.r, e1.t, t1, e1.e),
-                                   aw_evidence(e2.s, e2.r, e2.t, t2, e2.e)) AS VARCHAR) AS evidence,
+            SELECT kind, src, dst, day, host, list_transform(ts_sz, lambda x: x.t) AS ts,
+                   list_transform(ts_sz, lambda x: x.s) AS sizes, conns, bytes_out, bytes_in, duration, ports,
+                   list_distinct([e1 || '|' || epoch_us(t1), e2 || '|' || epoch_us(t2)]) AS events,
                    {lit(now.isoformat())}::TIMESTAMPTZ AS updated_at
             FROM aw_pairs_raw""")
+        pairs = _merge_existing(ctx, pairs, rebuild=inc.rebuild)
         registered["aw_new_pairs"] = pairs
-        statements.append(("""
-            INSERT INTO pair_days SELECT * FROM aw_new_pairs
-            ON CONFLICT (kind, src, dst, day) DO UPDATE SET
-                host = coalesce(pair_days.host, excluded.host),
-                ts = list_sort(list_concat(pair_days.ts, excluded.ts)),
-                sizes = list_transform(list_grade_up(list_concat(pair_days.ts, excluded.ts)),
-                                       lambda i: list_concat(pair_days.sizes, excluded.sizes)[i]),
-                conns = pair_days.conns + excluded.conns,
-                bytes_out = coalesce(pair_days.bytes_out, 0) + coalesce(excluded.bytes_out, 0),
-                bytes_in = coalesce(pair_days.bytes_in, 0) + coalesce(excluded.bytes_in, 0),
-                duration = coalesce(pair_days.duration, 0) + coalesce(excluded.duration, 0),
-                ports = list_distinct(list_concat(pair_days.ports, excluded.ports))[1:16],
-                updated_at = excluded.updated_at
-        """, None))
+        registered["aw_new_keys"] = pairs.select(["kind", "src", "dst", "day"])
+        # rows of keys that already existed were merged above: replace them, append the rest
+        statements.append(("DELETE FROM pair_days WHERE (kind, src, dst, day) IN "
+                           "(SELECT kind, src, dst, day FROM aw_new_keys)", None))
+        statements.append(("INSERT INTO pair_days SELECT * FROM aw_new_pairs", None))
     names = _ip_names(ctx, inc, tables)
     if names is not None and names.num_rows:
         registered["aw_new_names"] = names
@@ -180,6 +170,67 @@ def fold(ctx: DetectContext) -> FoldResult:
                 ("INSERT INTO baselines VALUES (?, '__rebuilt__', ?, ?, 0, 0, ?)", [NAME, now, now, ctx.run_id])]
     ctx.writer.write_state(pre + statements + inc.mark_statements(n_events), registered)
     return FoldResult(len(inc.ingest_ids), n_events, pairs.num_rows, now)
+
+
+def _merge_existing(ctx: DetectContext, new: pa.Table, *, rebuild: bool) -> pa.Table:
+    """New rows whose (kind, src, dst, day) already has a row (a day's flows arriving in several ingests)
+    are merged with it: times re-sorted with their sizes, sums added."""
+    if rebuild or not new.num_rows:
+        return new
+    keys = new.select(["kind", "src", "dst", "day"])
+    old = ctx.writer.read_state("SELECT p.* FROM pair_days p SEMI JOIN aw_keys USING (kind, src, dst, day)",
+                                tables={"aw_keys": keys})
+    if not old.num_rows:
+        return new
+    s = ctx.session
+    s.register("aw_pd_old", old)
+    s.register("aw_pd_new", new)
+    merged = s.sql("""
+        WITH u AS (SELECT * FROM aw_pd_old UNION ALL BY NAME SELECT * FROM aw_pd_new),
+        g AS (SELECT kind, src, dst, day, max(host) AS host, flatten(list(ts)) AS ts, flatten(list(sizes)) AS sizes,
+                     sum(conns) AS conns, sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in,
+                     sum(duration) AS duration, list_distinct(flatten(list(ports)))[1:16] AS ports,
+                     list_distinct(flatten(list(events)))[1:4] AS events, max(updated_at) AS updated_at
+              FROM u GROUP BY kind, src, dst, day)
+        SELECT kind, src, dst, day, host, list_sort(ts) AS ts,
+               list_transform(list_grade_up(ts), lambda i: sizes[i]) AS sizes, conns, bytes_out, bytes_in, duration,
+               ports, events, updated_at
+        FROM g
+    """)
+    return merged.select(new.column_names).cast(new.schema)
+
+
+class EventRefs:
+    """Resolves 'table|event_id|epoch_us' references to evidence: the source path comes from the ledger (an
+    event id starts with the first 16 hex digits of its source's SHA-256), the record from the id's suffix.
+    One ledger query for all the references of a run's findings."""
+
+    def __init__(self, ctx: DetectContext, refs: list[str]) -> None:
+        shas = sorted({p[2] for p in _parse_refs(refs)})
+        self.paths: dict[str, str] = {}
+        if shas:
+            self.paths = {r["sha16"]: r["path"] for r in ctx.writer.read_state(
+                "SELECT left(sha256, 16) AS sha16, any_value(path) AS path FROM sources WHERE left(sha256, 16) IN "
+                "(SELECT unnest(?)) GROUP BY 1", [shas]).to_pylist()}
+
+    def evidence(self, refs: list[str], limit: int = 10) -> tuple[Evidence, ...]:
+        parsed = sorted(set(_parse_refs(refs)), key=lambda p: p[4])[:limit]
+        return tuple(Evidence(self.paths.get(sha, ""), rec, table, datetime.fromtimestamp(us / 1e6, UTC), eid)
+                     for table, eid, sha, rec, us in parsed)
+
+
+def _parse_refs(refs: list[str]) -> list[tuple[str, str, str, int, int]]:
+    parsed = []
+    for ref in refs:
+        parts = ref.split("|")
+        if len(parts) != 3 or "-" not in parts[1]:
+            continue
+        sha16, _, rec = parts[1].rpartition("-")
+        try:
+            parsed.append((parts[0], parts[1], sha16, int(rec), int(parts[2])))
+        except ValueError:
+            continue
+    return parsed
 
 
 def _ip_names(ctx: DetectContext, inc: Incremental, tables: set[str]) -> pa.Table | None:
