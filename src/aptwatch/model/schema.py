@@ -152,22 +152,27 @@ _PROC = (
        "user.name"),
 )
 _NET_ENDPOINTS = (
-    _c("src_ip", "VARCHAR", "Source (originator) IP address.", ("SourceIp", "src_ip", "id.orig_h"),
+    _c("src_ip", "VARCHAR", "Source (originator) IP address.", ("SourceIp", "src_ip", "id.orig_h", "SrcAddr", "sa"),
        "src_endpoint.ip", "source.ip"),
-    _c("src_port", "INTEGER", "Source port.", ("SourcePort", "src_port", "id.orig_p"), "src_endpoint.port",
-       "source.port"),
-    _c("dst_ip", "VARCHAR", "Destination (responder) IP address.", ("DestinationIp", "dst_ip", "id.resp_h"),
+    _c("src_port", "INTEGER", "Source port.", ("SourcePort", "src_port", "id.orig_p", "Sport", "sp"),
+       "src_endpoint.port", "source.port"),
+    _c("dst_ip", "VARCHAR", "Destination (responder) IP address.", ("DestinationIp", "dst_ip", "id.resp_h",
+                                                                    "dest_ip", "DstAddr", "da"),
        "dst_endpoint.ip", "destination.ip"),
-    _c("dst_port", "INTEGER", "Destination port.", ("DestinationPort", "dst_port", "id.resp_p"),
+    _c("dst_port", "INTEGER", "Destination port.", ("DestinationPort", "dst_port", "id.resp_p", "dest_port", "Dport",
+                                                   "dp"),
        "dst_endpoint.port", "destination.port"),
     _c("flow_id", "VARCHAR", "Connection id linking records of one flow (Zeek uid, Suricata flow_id).",
        ("uid", "flow_id"), "connection_info.uid", "network.community_id"),
+    _c("community_id", "VARCHAR", "Community ID flow hash (v1), when the sensor logs it; joins Zeek, Suricata and "
+       "pcap records of one flow.", ("community_id",), None, "network.community_id"),
 )
 _HASHES = (
     _c("hashes", "VARCHAR", "Hashes as logged (Sysmon 'SHA1=..,MD5=..').", ("Hashes",), "file.hashes", None),
-    _c("md5", "VARCHAR", "MD5, lower-case hex.", ("md5",), "file.hashes[MD5]", "file.hash.md5"),
-    _c("sha1", "VARCHAR", "SHA-1, lower-case hex.", ("sha1",), "file.hashes[SHA-1]", "file.hash.sha1"),
-    _c("sha256", "VARCHAR", "SHA-256, lower-case hex.", ("sha256",), "file.hashes[SHA-256]", "file.hash.sha256"),
+    _c("md5", "VARCHAR", "MD5, lower-case hex.", ("md5", "fileinfo.md5"), "file.hashes[MD5]", "file.hash.md5"),
+    _c("sha1", "VARCHAR", "SHA-1, lower-case hex.", ("sha1", "fileinfo.sha1"), "file.hashes[SHA-1]", "file.hash.sha1"),
+    _c("sha256", "VARCHAR", "SHA-256, lower-case hex.", ("sha256", "fileinfo.sha256"), "file.hashes[SHA-256]",
+       "file.hash.sha256"),
     _c("imphash", "VARCHAR", "PE import hash.", ("Imphash",), None, "file.pe.imphash"),
 )
 _PE_META = (
@@ -253,32 +258,39 @@ EVENT_TABLES: tuple[Table, ...] = (
            "src_endpoint.hostname", "source.domain"),
         _c("dst_hostname", "VARCHAR", "Destination host name when logged.", ("DestinationHostname",),
            "dst_endpoint.hostname", "destination.domain"),
-        _c("protocol", "VARCHAR", "Transport protocol, lower case (tcp, udp, icmp).", ("Protocol", "proto"),
-           "connection_info.protocol_name", "network.transport"),
-        _c("app_protocol", "VARCHAR", "Application protocol when known (Zeek service).", ("service",), None,
+        _c("protocol", "VARCHAR", "Transport protocol, lower case (tcp, udp, icmp).",
+           ("Protocol", "proto", "Proto", "pr"), "connection_info.protocol_name", "network.transport"),
+        _c("app_protocol", "VARCHAR", "Application protocol when known (Zeek service).", ("service", "app_proto"), None,
            "network.protocol"),
         _c("initiated", "BOOLEAN", "True when the host initiated the connection (Sysmon Initiated).",
            ("Initiated",), "connection_info.direction", None),
-        _c("duration", "DOUBLE", "Duration in seconds.", ("duration",), "duration", "event.duration"),
-        _c("bytes_out", "BIGINT", "Payload bytes from originator to responder.", ("orig_bytes",),
+        _c("duration", "DOUBLE", "Duration in seconds.", ("duration", "Dur", "td"), "duration", "event.duration"),
+        _c("bytes_out", "BIGINT", "Payload bytes from originator to responder (flow records and Suricata count IP "
+           "bytes).", ("orig_bytes", "flow.bytes_toserver", "SrcBytes", "ibyt"),
            "traffic.bytes_out", "source.bytes"),
-        _c("bytes_in", "BIGINT", "Payload bytes from responder to originator.", ("resp_bytes",),
+        _c("bytes_in", "BIGINT", "Payload bytes from responder to originator.", ("resp_bytes", "flow.bytes_toclient",
+                                                                                "obyt"),
            "traffic.bytes_in", "destination.bytes"),
-        _c("packets_out", "BIGINT", "Packets from originator.", ("orig_pkts",), "traffic.packets_out",
+        _c("packets_out", "BIGINT", "Packets from originator.", ("orig_pkts", "flow.pkts_toserver", "SrcPkts", "ipkt"),
+           "traffic.packets_out",
            "source.packets"),
-        _c("packets_in", "BIGINT", "Packets from responder.", ("resp_pkts",), "traffic.packets_in",
+        _c("packets_in", "BIGINT", "Packets from responder.", ("resp_pkts", "flow.pkts_toclient", "DstPkts", "opkt"),
+           "traffic.packets_in",
            "destination.packets"),
-        _c("conn_state", "VARCHAR", "Connection state (Zeek conn_state, flow state).", ("conn_state",),
+        _c("conn_state", "VARCHAR", "Connection state (Zeek conn_state, flow state).", ("conn_state", "flow.state",
+                                                                                        "State"),
            "connection_info.state", None),
         *_PROC,
     ), ("network_connection", "firewall")),
 
     _event("dns", "DNS queries and answers (Sysmon 22, Zeek dns, Suricata dns, pcap).", (
         *_NET_ENDPOINTS,
-        _c("query", "VARCHAR", "Queried name.", ("QueryName", "query"), "query.hostname", "dns.question.name"),
-        _c("query_type", "VARCHAR", "Query type name (A, AAAA, TXT, ...).", ("qtype_name", "record_type"),
+        _c("query", "VARCHAR", "Queried name.", ("QueryName", "query", "dns.rrname"), "query.hostname",
+           "dns.question.name"),
+        _c("query_type", "VARCHAR", "Query type name (A, AAAA, TXT, ...).", ("qtype_name", "record_type",
+                                                                             "dns.rrtype"),
            "query.type", "dns.question.type"),
-        _c("rcode", "VARCHAR", "Response code name (NOERROR, NXDOMAIN, ...).", ("rcode_name",), "rcode",
+        _c("rcode", "VARCHAR", "Response code name (NOERROR, NXDOMAIN, ...).", ("rcode_name", "dns.rcode"), "rcode",
            "dns.response_code"),
         _c("answers", "VARCHAR", "Answers as logged, ';'-separated.", ("QueryResults", "answers"), "answers",
            "dns.answers.data"),
@@ -288,22 +300,27 @@ EVENT_TABLES: tuple[Table, ...] = (
 
     _event("http", "HTTP requests (Zeek http, Suricata http, pcap, proxy and web server logs).", (
         *_NET_ENDPOINTS,
-        _c("method", "VARCHAR", "Request method.", ("cs-method", "method"), "http_request.http_method",
+        _c("method", "VARCHAR", "Request method.", ("cs-method", "method", "http.http_method"),
+           "http_request.http_method",
            "http.request.method"),
-        _c("http_host", "VARCHAR", "Host header.", ("cs-host", "host"), "http_request.url.hostname", "url.domain"),
-        _c("uri", "VARCHAR", "Request URI (path and query).", ("c-uri", "uri"), "http_request.url.path",
+        _c("http_host", "VARCHAR", "Host header.", ("cs-host", "host", "http.hostname"), "http_request.url.hostname",
+           "url.domain"),
+        _c("uri", "VARCHAR", "Request URI (path and query).", ("c-uri", "uri", "http.url"), "http_request.url.path",
            "url.original"),
-        _c("referrer", "VARCHAR", "Referer header.", ("cs-referrer", "referrer"), "http_request.referrer",
+        _c("referrer", "VARCHAR", "Referer header.", ("cs-referrer", "referrer", "http.http_refer"),
+           "http_request.referrer",
            "http.request.referrer"),
-        _c("user_agent", "VARCHAR", "User-Agent header.", ("c-useragent", "user_agent"),
+        _c("user_agent", "VARCHAR", "User-Agent header.", ("c-useragent", "user_agent", "http.http_user_agent"),
            "http_request.user_agent", "user_agent.original"),
-        _c("status_code", "INTEGER", "Response status.", ("sc-status", "status_code"), "http_response.code",
+        _c("status_code", "INTEGER", "Response status.", ("sc-status", "status_code", "http.status"),
+           "http_response.code",
            "http.response.status_code"),
         _c("request_bytes", "BIGINT", "Request body bytes.", ("cs-bytes", "request_body_len"),
            "http_request.length", "http.request.body.bytes"),
-        _c("response_bytes", "BIGINT", "Response body bytes.", ("sc-bytes", "response_body_len"),
+        _c("response_bytes", "BIGINT", "Response body bytes.", ("sc-bytes", "response_body_len", "http.length"),
            "http_response.length", "http.response.body.bytes"),
-        _c("content_type", "VARCHAR", "Response MIME type(s).", ("resp_mime_types",),
+        _c("content_type", "VARCHAR", "Response MIME type(s), ','-separated.", ("resp_mime_types",
+                                                                                "http.http_content_type"),
            "http_response.content_type", "http.response.mime_type"),
         _c("user", "VARCHAR", "Authenticated user when logged.", ("cs-username", "username"), "actor.user.name",
            "user.name"),
@@ -311,19 +328,23 @@ EVENT_TABLES: tuple[Table, ...] = (
 
     _event("tls", "TLS handshakes and certificates (Zeek ssl/x509, Suricata tls, pcap).", (
         *_NET_ENDPOINTS,
-        _c("version", "VARCHAR", "TLS version.", ("version",), "tls.version", "tls.version"),
+        _c("version", "VARCHAR", "TLS version.", ("version", "tls.version"), "tls.version", "tls.version"),
         _c("cipher", "VARCHAR", "Negotiated cipher.", ("cipher",), "tls.cipher", "tls.cipher"),
-        _c("server_name", "VARCHAR", "SNI server name.", ("server_name", "sni"), "tls.sni",
+        _c("server_name", "VARCHAR", "SNI server name.", ("server_name", "sni", "tls.sni"), "tls.sni",
            "tls.client.server_name"),
-        _c("subject", "VARCHAR", "Server certificate subject.", ("subject",), "tls.certificate.subject",
+        _c("subject", "VARCHAR", "Server certificate subject.", ("subject", "certificate.subject", "tls.subject"),
+           "tls.certificate.subject",
            "tls.server.subject"),
-        _c("issuer", "VARCHAR", "Server certificate issuer.", ("issuer",), "tls.certificate.issuer",
+        _c("issuer", "VARCHAR", "Server certificate issuer.", ("issuer", "certificate.issuer", "tls.issuerdn"),
+           "tls.certificate.issuer",
            "tls.server.issuer"),
-        _c("ja3", "VARCHAR", "JA3 client fingerprint.", ("ja3",), "tls.ja3_hash", "tls.client.ja3"),
-        _c("ja3s", "VARCHAR", "JA3S server fingerprint.", ("ja3s",), "tls.ja3s_hash", "tls.server.ja3s"),
+        _c("ja3", "VARCHAR", "JA3 client fingerprint.", ("ja3", "tls.ja3.hash"), "tls.ja3_hash", "tls.client.ja3"),
+        _c("ja3s", "VARCHAR", "JA3S server fingerprint.", ("ja3s", "tls.ja3s.hash"), "tls.ja3s_hash",
+           "tls.server.ja3s"),
         _c("established", "BOOLEAN", "Handshake completed.", ("established",), None, "tls.established"),
         _c("validation_status", "VARCHAR", "Certificate validation result.", ("validation_status",), None, None),
-        _c("cert_sha1", "VARCHAR", "Server certificate SHA-1 fingerprint.", (), "tls.certificate.fingerprints",
+        _c("cert_sha1", "VARCHAR", "Server certificate SHA-1 fingerprint, lower-case hex without separators "
+           "(NULL when the sensor logs another hash).", (), "tls.certificate.fingerprints",
            "tls.server.hash.sha1"),
     ), ()),
 
@@ -331,7 +352,8 @@ EVENT_TABLES: tuple[Table, ...] = (
            "2/11/15/23/26-29, Security 4663/5140/5145, Zeek files/smb_files, Suricata fileinfo).", (
         _c("action", "VARCHAR", "create | delete | modify | time_change | stream | rename | access | "
            "share_access | share_connect | transfer | block.", (), "activity_name", "event.action"),
-        _c("path", "VARCHAR", "File path.", ("TargetFilename", "ObjectName", "filename"), "file.path",
+        _c("path", "VARCHAR", "File path (Zeek smb_files: the name inside the share).",
+           ("TargetFilename", "ObjectName", "filename", "name", "fileinfo.filename"), "file.path",
            "file.path"),
         _c("file_name", "VARCHAR", "File name (derived from path).", (), "file.name", "file.name"),
         *_PROC,
@@ -342,19 +364,24 @@ EVENT_TABLES: tuple[Table, ...] = (
         *_HASHES,
         _c("contents", "VARCHAR", "Stream contents (Sysmon 15 Contents, e.g. Zone.Identifier).", ("Contents",),
            None, None),
-        _c("share_name", "VARCHAR", "Network share name.", ("ShareName",), "share", None),
+        _c("share_name", "VARCHAR", "Network share name (Zeek smb_*: the UNC path of the share).",
+           ("ShareName", "path", "smb.share"), "share", None),
         _c("share_path", "VARCHAR", "Local path of the share.", ("ShareLocalPath",), None, None),
         _c("relative_target", "VARCHAR", "Path relative to the share.", ("RelativeTargetName",), None, None),
         _c("access_mask", "VARCHAR", "Access mask or access list.", ("AccessMask", "AccessList"),
            "access_mask", None),
-        _c("src_ip", "VARCHAR", "Remote client address (share access, transfers).", ("IpAddress", "tx_hosts"),
+        _c("src_ip", "VARCHAR", "Remote client address (share access); the sender of a transferred file.",
+           ("IpAddress", "tx_hosts", "id.orig_h"),
            "src_endpoint.ip", "source.ip"),
-        _c("dst_ip", "VARCHAR", "Receiving address (transfers).", ("rx_hosts",), "dst_endpoint.ip",
+        _c("dst_ip", "VARCHAR", "Server address (share access); the receiver of a transferred file.",
+           ("rx_hosts", "id.resp_h"), "dst_endpoint.ip",
            "destination.ip"),
-        _c("flow_id", "VARCHAR", "Connection id of the transfer (Zeek uid).", ("uid",), "connection_info.uid",
+        _c("flow_id", "VARCHAR", "Connection id of the transfer (Zeek uid, Suricata flow_id).", ("uid", "flow_id"),
+           "connection_info.uid",
            None),
         _c("mime_type", "VARCHAR", "MIME type.", ("mime_type",), "file.mime_type", "file.mime_type"),
-        _c("size", "BIGINT", "Size in bytes.", ("seen_bytes", "total_bytes"), "file.size", "file.size"),
+        _c("size", "BIGINT", "Size in bytes.", ("seen_bytes", "total_bytes", "size", "fileinfo.size"), "file.size",
+           "file.size"),
     ), ("file_event", "file_delete", "file_change", "file_rename", "file_access", "file_block",
         "create_stream_hash")),
 
@@ -398,30 +425,38 @@ EVENT_TABLES: tuple[Table, ...] = (
         _c("outcome", "VARCHAR", "success | failure.", (), "status", "event.outcome"),
         _c("protocol", "VARCHAR", "kerberos | ntlm | negotiate | ssh | rdp | local | ... .", (),
            "auth_protocol", None),
-        _c("target_user", "VARCHAR", "Account being authenticated.", ("TargetUserName",), "user.name",
-           "user.target.name"),
-        _c("target_domain", "VARCHAR", "Its domain.", ("TargetDomainName",), "user.domain", "user.target.domain"),
+        _c("target_user", "VARCHAR", "Account being authenticated.", ("TargetUserName", "username", "cookie"),
+           "user.name", "user.target.name"),
+        _c("target_domain", "VARCHAR", "Its domain.", ("TargetDomainName", "domainname"), "user.domain",
+           "user.target.domain"),
         _c("target_sid", "VARCHAR", "Its SID.", ("TargetUserSid",), "user.uid", "user.target.id"),
         *_SUBJECT,
         _c("logon_id", "VARCHAR", "New session's logon id.", ("TargetLogonId",), "session.uid", None),
         _c("logon_type", "INTEGER", "Windows logon type.", ("LogonType",), "logon_type_id", None),
         _c("logon_process", "VARCHAR", "Logon process.", ("LogonProcessName",), "logon_process.name", None),
-        _c("auth_package", "VARCHAR", "Authentication package.", ("AuthenticationPackageName",),
+        _c("auth_package", "VARCHAR", "Authentication package.", ("AuthenticationPackageName", "security_protocol"),
            "auth_protocol", None),
-        _c("workstation", "VARCHAR", "Client workstation name.", ("WorkstationName", "Workstation"),
+        _c("workstation", "VARCHAR", "Client workstation name.", ("WorkstationName", "Workstation", "hostname",
+                                                                  "client_name"),
            "src_endpoint.hostname", "source.domain"),
-        _c("src_ip", "VARCHAR", "Client address.", ("IpAddress", "id.orig_h"), "src_endpoint.ip", "source.ip"),
-        _c("src_port", "INTEGER", "Client port.", ("IpPort", "id.orig_p"), "src_endpoint.port", "source.port"),
-        _c("dst_ip", "VARCHAR", "Server address (network sensors).", ("id.resp_h",), "dst_endpoint.ip",
+        _c("src_ip", "VARCHAR", "Client address.", ("IpAddress", "id.orig_h", "src_ip"), "src_endpoint.ip",
+           "source.ip"),
+        _c("src_port", "INTEGER", "Client port.", ("IpPort", "id.orig_p", "src_port"), "src_endpoint.port",
+           "source.port"),
+        _c("dst_ip", "VARCHAR", "Server address (network sensors).", ("id.resp_h", "dest_ip"), "dst_endpoint.ip",
            "destination.ip"),
+        _c("dst_port", "INTEGER", "Server port (network sensors).", ("id.resp_p", "dest_port"), "dst_endpoint.port",
+           "destination.port"),
+        _c("flow_id", "VARCHAR", "Connection id (Zeek uid, Suricata flow_id) of a network-observed authentication.",
+           ("uid", "flow_id"), "connection_info.uid", None),
         _c("target_server", "VARCHAR", "Server named in explicit-credential logons or tickets.",
-           ("TargetServerName",), "dst_endpoint.hostname", None),
-        _c("service", "VARCHAR", "Kerberos service / SPN.", ("ServiceName",), "service.name", None),
-        _c("ticket_encryption", "VARCHAR", "Kerberos ticket encryption type (hex as logged).",
-           ("TicketEncryptionType",), None, None),
+           ("TargetServerName", "server_nb_computer_name", "server_dns_computer_name"), "dst_endpoint.hostname", None),
+        _c("service", "VARCHAR", "Kerberos service / SPN.", ("ServiceName", "service"), "service.name", None),
+        _c("ticket_encryption", "VARCHAR", "Kerberos ticket encryption type as logged (Windows: hex; Zeek: cipher "
+           "name).", ("TicketEncryptionType", "cipher"), None, None),
         _c("ticket_options", "VARCHAR", "Kerberos ticket options.", ("TicketOptions",), None, None),
-        _c("status", "VARCHAR", "Status / failure code as logged.", ("Status", "FailureReason"), "status_code",
-           None),
+        _c("status", "VARCHAR", "Status / failure code as logged.", ("Status", "FailureReason", "error_msg", "result"),
+           "status_code", None),
         _c("sub_status", "VARCHAR", "Sub status.", ("SubStatus",), "status_detail", None),
         _c("privileges", "VARCHAR", "Privileges assigned or used.", ("PrivilegeList",), "privileges", None),
         _c("elevated_token", "VARCHAR", "Elevated token flag.", ("ElevatedToken",), None, None),
@@ -491,13 +526,17 @@ EVENT_TABLES: tuple[Table, ...] = (
 
     _event("ids_alert", "Alerts from other security tools: Suricata, Zeek notice, Wazuh, AMiner, Defender.", (
         _c("sensor", "VARCHAR", "Product that raised the alert.", (), "metadata.product.name", "observer.product"),
-        _c("signature", "VARCHAR", "Alert signature / rule description.", ("signature",), "finding_info.title",
+        _c("signature", "VARCHAR", "Alert signature / rule description.", ("signature", "alert.signature", "note"),
+           "finding_info.title",
            "rule.name"),
-        _c("signature_id", "VARCHAR", "Rule or signature id.", ("signature_id",), "finding_info.uid", "rule.id"),
-        _c("category", "VARCHAR", "Alert category / classification.", ("category",), "finding_info.types",
-           "rule.category"),
-        _c("severity", "VARCHAR", "Severity as the sensor wrote it.", ("severity",), "severity", "event.severity"),
-        _c("alert_action", "VARCHAR", "allowed | blocked | ... .", (), "action", "event.action"),
+        _c("signature_id", "VARCHAR", "Rule or signature id.", ("signature_id", "alert.signature_id"),
+           "finding_info.uid", "rule.id"),
+        _c("category", "VARCHAR", "Alert category / classification.", ("category", "alert.category"),
+           "finding_info.types", "rule.category"),
+        _c("severity", "VARCHAR", "Severity as the sensor wrote it.", ("severity", "alert.severity"), "severity",
+           "event.severity"),
+        _c("alert_action", "VARCHAR", "allowed | blocked | ... as the sensor wrote it (Zeek notice: its actions).",
+           ("alert.action", "actions"), "action", "event.action"),
         *_NET_ENDPOINTS,
         _c("protocol", "VARCHAR", "Transport protocol.", ("proto",), "connection_info.protocol_name",
            "network.transport"),
@@ -506,7 +545,7 @@ EVENT_TABLES: tuple[Table, ...] = (
            "attacks.tactic.uid", "threat.tactic.id"),
         _c("mitre_techniques", "VARCHAR", "ATT&CK technique ids the alert itself names, ','-separated.", (),
            "attacks.technique.uid", "threat.technique.id"),
-        _c("message", "VARCHAR", "Alert text / full log line.", ("message",), "message", "message"),
+        _c("message", "VARCHAR", "Alert text / full log line.", ("message", "msg"), "message", "message"),
         _c("user", "VARCHAR", "User named by the alert.", (), "actor.user.name", "user.name"),
         _c("process_path", "VARCHAR", "Process named by the alert.", (), "process.file.path",
            "process.executable"),
@@ -515,6 +554,114 @@ EVENT_TABLES: tuple[Table, ...] = (
 
     _event("generic", "Everything no other table maps; all fields in `data`.", (), ()),
 )
+
+
+# --------------------------------------------------------------------------------------
+# Additions, kept as blocks so each stays additive and merges trivially: extra Sigma aliases
+# (the field names a parser copies into an existing column), extra columns (inserted before
+# `data`/`raw`), extra words for a column's doc, and new tables.
+# --------------------------------------------------------------------------------------
+def _extend(tables: tuple[Table, ...], *, aliases: dict[str, dict[str, tuple[str, ...]]],
+            columns: dict[str, tuple[Column, ...]], docs: dict[str, dict[str, str]],
+            new: tuple[Table, ...] = ()) -> tuple[Table, ...]:
+    by_name = {t.name: t for t in tables}
+    for what in (aliases, columns, docs):
+        for tname in what:
+            if tname not in by_name:
+                raise RegistryError(f"schema addition names unknown table {tname}")
+    out: list[Table] = []
+    for t in tables:
+        extra = aliases.get(t.name, {})
+        more_doc = docs.get(t.name, {})
+        for cname in (*extra, *more_doc):
+            if not t.has(cname):
+                raise RegistryError(f"schema addition names unknown column {t.name}.{cname}")
+        cols = [Column(c.name, c.type, c.doc + (" " + more_doc[c.name] if c.name in more_doc else ""),
+                       c.sigma + tuple(a for a in extra.get(c.name, ()) if a not in c.sigma), c.ocsf, c.ecs)
+                for c in t.columns]
+        added = columns.get(t.name, ())
+        if added:
+            cols = cols[: -len(COMMON_TAIL)] + list(added) + cols[-len(COMMON_TAIL):]
+        out.append(Table(t.name, t.doc, tuple(cols), t.kind, t.sigma_categories, t.primary_key))
+    return (*out, *new)
+
+
+# Windows sources (issue 3; mapping in sources/windows/mapping.py, which a test checks against these).
+_WINDOWS_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "process": {"process_path": ("NewProcessName", "ProcessName"), "process_id": ("NewProcessId",),
+                "user": ("SubjectUserName",), "logon_id": ("SubjectLogonId",), "exit_code": ("Status",)},
+    "process_access": {"target_process_guid": ("ProcessGuid",), "target_process_id": ("ProcessId",),
+                       "target_path": ("Image",), "target_user": ("User",)},
+    "network": {"src_ip": ("SourceAddress",), "dst_ip": ("DestAddress",), "dst_port": ("DestPort",),
+                "process_id": ("ProcessID",), "process_path": ("Application",)},
+    "file": {"path": ("Device",), "hashes": ("Hash",), "process_path": ("ProcessName",)},
+    "registry": {"target_object": ("ObjectName",), "process_path": ("ProcessName",)},
+    "auth": {"target_user": ("AccountName", "User", "Param1"), "target_domain": ("AccountDomain", "Param2"),
+             "target_sid": ("TargetSid",), "src_ip": ("ClientAddress", "Address", "Param3"),
+             "workstation": ("ClientName",), "logon_id": ("LogonID",), "auth_package": ("PackageName",),
+             "process_id": ("ProcessId",), "service": ("Service",), "target_server": ("Value",)},
+    "account": {"object_dn": ("ObjectName",)},
+    "persistence": {"name": ("param1", "ProviderName", "providerName", "jobTitle", "name"),
+                    "image_path": ("ActionName", "ProviderPath"), "start_type": ("ServiceStartType", "param3"),
+                    "account": ("UserContext", "UserName", "jobOwner"), "content": ("TaskContentNew",),
+                    "consumer": ("CONSUMER",), "filter": ("ESS",),
+                    "process_id": ("ProcessID", "processid", "processId", "ClientProcessId"),
+                    "process_path": ("processPath",)},
+    "ids_alert": {"signature": ("Threat Name",), "signature_id": ("Threat ID",), "severity": ("Severity Name",),
+                  "category": ("Category Name",), "alert_action": ("Action Name",),
+                  "user": ("Detection User",), "process_path": ("Process Name", "ProcessName"),
+                  "file_path": ("Path",)},
+}
+_WINDOWS_COLUMNS: dict[str, tuple[Column, ...]] = {
+    "file": _SUBJECT,
+    "registry": _SUBJECT,
+    "persistence": (
+        _c("state", "VARCHAR", "Service state entered (System 7036 param2: running, stopped).", ("param2",)),
+        _c("url", "VARCHAR", "URL transferred (BITS).", ("url", "RemoteName"), "url.url_string", "url.original"),
+        _c("local_path", "VARCHAR", "Local file of a transfer (BITS LocalName).", ("LocalName",), "file.path",
+           "file.path"),
+    ),
+    "script": (
+        _c("action", "VARCHAR", "script_block | module | engine_start | engine_stop | provider_start | pipeline.",
+           (), "activity_name", "event.action"),
+        _c("data_text", "VARCHAR", "Classic PowerShell (Windows PowerShell log 400/403/600/800): the event's <Data> "
+           "items joined by newlines, the text Sigma ps_classic_* rules match as `Data` (key=value lines with "
+           "HostApplication, EngineVersion, ...).", ("Data",)),
+    ),
+}
+_WINDOWS_DOCS: dict[str, dict[str, str]] = {
+    "file": {"action": "Windows also: raw_read (Sysmon 9) | handle_request (4656) | clipboard (Sysmon 24) | "
+                       "block_executable | block_shredding | executable_detected (Sysmon 27-29)."},
+    "auth": {"action": "Windows also: privileged_object (4674) | rdp_logon | rdp_shell_start | rdp_logoff | "
+                       "rdp_disconnect | rdp_reconnect (TerminalServices-LocalSessionManager 21-25) | "
+                       "rdp_authenticated (RemoteConnectionManager 1149) | rdp_client_connect | "
+                       "rdp_client_multitransport (RDPClient 1024 / 1102)."},
+    "account": {"action": "Windows also: object_handle (4661) | directory_access (4662)."},
+    "persistence": {"action": "Windows also: service_state_changed (7036) | task_completed (TaskScheduler 201) | "
+                              "wmi_provider_started | wmi_error | wmi_subscription | wmi_temporary_subscription "
+                              "(WMI-Activity 5857-5860) | bits_job_created | bits_job_completed | "
+                              "bits_job_cancelled | bits_transfer_started | bits_transfer_stopped | "
+                              "bits_transfer_error | bits_job_file (BITS-Client)."},
+}
+_WINDOWS_TABLES: tuple[Table, ...] = (
+    _event("logging", "Changes to logging and auditing itself (defense impairment, T1070.001 / T1562): event logs "
+           "cleared (Security 1102, System 104), audit policy changed (4719), sensor configuration and state changes "
+           "(Sysmon 4 / 16, Microsoft Defender 5001 / 5007 / 5010 / 5012).", (
+        _c("action", "VARCHAR", "log_cleared | audit_policy_changed | sensor_state_changed | sensor_config_changed | "
+           "sensor_disabled.", (), "activity_name", "event.action"),
+        *_SUBJECT,
+        _c("backup_path", "VARCHAR", "Where the cleared log was backed up, when it was.", ("BackupPath",)),
+        _c("policy_changes", "VARCHAR", "Audit policy changes as logged (4719 AuditPolicyChanges, e.g. '%%8448').",
+           ("AuditPolicyChanges",)),
+        _c("subcategory_guid", "VARCHAR", "Audit subcategory GUID (4719).", ("SubcategoryGuid",)),
+        _c("state", "VARCHAR", "Sensor state (Sysmon 4 State).", ("State",)),
+        _c("configuration", "VARCHAR", "Sensor configuration (Sysmon 16 Configuration).", ("Configuration",)),
+        _c("old_value", "VARCHAR", "Setting before the change (Defender 5007 'Old Value').", ("Old Value", "OldValue")),
+        _c("new_value", "VARCHAR", "Setting after the change (Defender 5007 'New Value').", ("New Value", "NewValue")),
+    ), ()),
+)
+EVENT_TABLES = _extend(EVENT_TABLES, aliases=_WINDOWS_ALIASES, columns=_WINDOWS_COLUMNS, docs=_WINDOWS_DOCS,
+                       new=_WINDOWS_TABLES)
 
 # --------------------------------------------------------------------------------------
 # State tables: small, mutable, in the state database.

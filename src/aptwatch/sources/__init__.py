@@ -7,11 +7,25 @@ first (low `priority`), catch-alls last; ties keep registration order.
 from __future__ import annotations
 
 from aptwatch.registry import Registry
+from aptwatch.sources.argus import Argus
 from aptwatch.sources.base import Source
+from aptwatch.sources.evtx import Evtx
 from aptwatch.sources.jsonl import JsonLines
+from aptwatch.sources.nfdump_csv import NfdumpCsv
+from aptwatch.sources.pcap import Pcap
+from aptwatch.sources.suricata_eve import SuricataEve
+from aptwatch.sources.zeek_json import ZeekJson
+from aptwatch.sources.zeek_tsv import ZeekTsv
 
 SOURCES: Registry[Source] = Registry("source", [
     JsonLines(),
+    Evtx(),
+    ZeekTsv(),
+    ZeekJson(),
+    SuricataEve(),
+    NfdumpCsv(),
+    Argus(),
+    Pcap(),
 ])
 
 
