@@ -273,7 +273,9 @@ def run_pandas(store_dir: str) -> tuple[int, dict[str, Any]]:
         v4 = ~s.str.contains(":", regex=False) & (
             (a == 10) | ((a == 172) & b.between(16, 31)) | ((a == 192) & (b == 168))
             | ((a == 100) & b.between(64, 127)) | (a == 127) | ((a == 169) & (b == 254)))
-        return v4 | v6
+        special = (low.str.startswith("ff") & s.str.contains(":", regex=False)) | (a.between(224, 239)) | (
+            s == "255.255.255.255") | (a == 0)
+        return v4 | v6 | special
 
     df = df[internal(df["src_ip"]) & ~internal(df["dst_ip"])]
     df["ts"] = (df["time"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)

@@ -807,6 +807,8 @@ STATE_TABLES: tuple[Table, ...] = (
         _c("entropy_sum", "DOUBLE", "Sum of Shannon entropies (bits/char) of distinct subdomain parts."),
         _c("names", "BIGINT", "Distinct names counted in the sums."),
         _c("rare_qtypes", "BIGINT", "TXT, NULL, CNAME, MX, SRV, ANY, PRIVATE (>= 65280) queries."),
+        _c("null_qtypes", "BIGINT", "NULL (10) and private-range (>= 65280) queries: practically unused outside "
+           "tunnels."),
         _c("nxdomain", "BIGINT", "Queries answered NXDOMAIN."),
         _c("srcs", "VARCHAR[]", "Querying sources (IP or host key; at most 64)."),
         _c("evidence", "JSON", "Up to four event references."),

@@ -40,6 +40,8 @@ T = TypeVar("T", int, float, str, bool)
 #: RFC 1918, RFC 6598 (CGNAT), loopback, link-local, RFC 4193 ULA, IPv6 link-local and loopback
 DEFAULT_INTERNAL = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
                     "169.254.0.0/16", "fc00::/7", "fe80::/10", "::1/128")
+#: multicast, broadcast and "this network": never an external destination (link-local protocols live here)
+NOT_EXTERNAL = ("224.0.0.0/4", "255.255.255.255/32", "0.0.0.0/8", "ff00::/8")
 #: accounts that are the machine itself or built-in service identities (never "a user")
 SERVICE_ACCOUNTS = ("system", "local service", "network service", "anonymous logon", "-", "")
 

@@ -9,7 +9,9 @@ folded incrementally into the state table `dns_domains`:
 A domain is reported when it has at least `min_unique` unique subdomain parts at a rate of at least
 `min_unique_per_day` per day of activity, and its score passes `min_score`:
 score = 0.35 (volume) + 0.30 * clamp((mean length - 12) / 20) + 0.25 * clamp((mean entropy - 2.5) / 1.5)
-+ 0.20 * clamp(share of rare record types / 0.5), capped at 1. Encoded payloads make subdomains long
++ 0.20 * clamp(share of rare record types / 0.5), capped at 1, and at least 0.85 when half the queries are
+NULL or private-range types (iodine's default; no ordinary software asks for them). Encoded payloads make
+subdomains long
 (> 30 characters is common for iodine / dns2tcp / dnscat) and high-entropy (base32 ~ 4, base64 ~ 5
 bits per character over long strings), while ordinary names are short words (~2.5-3).
 
@@ -224,6 +226,8 @@ class Dns(Detector):
             qagg AS (SELECT domain, min(time) AS first_seen, max(time) AS last_seen, count(*) AS queries,
                             count(*) FILTER (WHERE qtype IN ({rare}) OR TRY_CAST(qtype AS INTEGER) >= 65280)
                                 AS rare_qtypes,
+                            count(*) FILTER (WHERE qtype IN ('NULL', '10', 'PRIVATE')
+                                             OR TRY_CAST(qtype AS INTEGER) >= 65280) AS null_qtypes,
                             count(*) FILTER (WHERE rcode IN ('NXDOMAIN', '3')) AS nxdomain,
                             list_distinct(list(src))[1:64] AS srcs,
                             arg_min(ev, time) AS e1, min(time) AS t1, arg_max(ev, time) AS e2, max(time) AS t2,
@@ -231,7 +235,8 @@ class Dns(Detector):
                      FROM q GROUP BY domain)
             SELECT qagg.domain, first_seen, last_seen, queries, coalesce(sub_hashes, []) AS sub_hashes,
                    coalesce(sub_len_sum, 0) AS sub_len_sum, coalesce(sub_len_max, 0) AS sub_len_max,
-                   coalesce(entropy_sum, 0) AS entropy_sum, coalesce(names, 0) AS names, rare_qtypes, nxdomain, srcs,
+                   coalesce(entropy_sum, 0) AS entropy_sum, coalesce(names, 0) AS names, rare_qtypes, null_qtypes,
+                   nxdomain, srcs,
                    CAST(json_array(aw_evidence(e1.s, e1.r, e1.t, t1, e1.e), aw_evidence(e3.s, e3.r, e3.t, t3, e3.e),
                                    aw_evidence(e2.s, e2.r, e2.t, t2, e2.e)) AS VARCHAR) AS evidence,
                    TIMESTAMPTZ '{now.isoformat()}' AS updated_at
@@ -259,6 +264,9 @@ class Dns(Detector):
             entropy = clamp01((float(r["mean_entropy"]) - 2.5) / 1.5)
             rare = clamp01(float(r["rare_share"]) / 0.5)
             score = min(1.0, 0.35 + 0.30 * length + 0.25 * entropy + 0.20 * rare)
+            null_share = float(r["null_qtypes"] or 0) / max(int(r["queries"]), 1)
+            if null_share >= 0.5:  # NULL / private record types: iodine and kin; unused by ordinary software
+                score = max(score, 0.85)
             if score < min_score:
                 continue
             sev = Severity.HIGH if score >= 0.85 else Severity.MEDIUM
@@ -279,7 +287,8 @@ class Dns(Detector):
                              f"{int(r['nxdomain'])} NXDOMAIN; ~{encoded:,} characters carried in names."),
                 extra={"unique_subdomains": uniq, "capped": uniq >= cap, "mean_length": float(r["mean_len"]),
                        "max_length": int(r["sub_len_max"]), "mean_entropy": float(r["mean_entropy"]),
-                       "rare_qtype_share": float(r["rare_share"]), "queries": int(r["queries"]),
+                       "rare_qtype_share": float(r["rare_share"]), "null_qtype_share": round(null_share, 3),
+                       "queries": int(r["queries"]),
                        "nxdomain": int(r["nxdomain"]), "characters_in_names": encoded,
                        "terms": {"length": length, "entropy": entropy, "rare_types": rare}},
             ))
@@ -356,7 +365,7 @@ def _looks_ip(s: str | None) -> bool:
 
 
 _UPSERT_DOMAINS = """
-    INSERT INTO dns_domains SELECT * FROM aw_new_domains
+    INSERT INTO dns_domains BY NAME SELECT * FROM aw_new_domains
     ON CONFLICT (domain) DO UPDATE SET
         first_seen = least(dns_domains.first_seen, excluded.first_seen),
         last_seen = greatest(dns_domains.last_seen, excluded.last_seen),
@@ -367,6 +376,7 @@ _UPSERT_DOMAINS = """
         entropy_sum = dns_domains.entropy_sum + excluded.entropy_sum,
         names = dns_domains.names + excluded.names,
         rare_qtypes = dns_domains.rare_qtypes + excluded.rare_qtypes,
+        null_qtypes = coalesce(dns_domains.null_qtypes, 0) + excluded.null_qtypes,
         nxdomain = dns_domains.nxdomain + excluded.nxdomain,
         srcs = list_distinct(list_concat(dns_domains.srcs, excluded.srcs))[1:64],
         evidence = dns_domains.evidence,

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from aptwatch.detect.analytics.common import (
+    NOT_EXTERNAL,
     Options,
     data_csv,
     evidence_of,
@@ -86,7 +87,7 @@ class Lineage(Detector):
                        table_name, event_id, process_path AS detail
                 FROM network WHERE {new} AND process_path IS NOT NULL AND dst_ip IS NOT NULL
                   AND coalesce(initiated, true)
-                  AND NOT {internal_ip_sql('dst_ip', internal_cidrs(opts))}""")
+                  AND NOT {internal_ip_sql('dst_ip', internal_cidrs(opts) + NOT_EXTERNAL)}""")
         if not obs:
             return result
         merged, upsert, tabs = fold_rarity(s, ctx.writer, NAME, " UNION ALL ".join(obs), rebuild=inc.rebuild)

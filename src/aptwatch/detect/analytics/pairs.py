@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 
 from aptwatch.detect.analytics.common import (
+    NOT_EXTERNAL,
     Incremental,
     Options,
     install_macros,
@@ -113,7 +114,8 @@ def fold(ctx: DetectContext) -> FoldResult:
         for t, cols in (("network", ("src_ip", "dst_ip")), ("tls", ("src_ip",)), ("http", ("src_ip",))):
             if t in tables:
                 ip_sources += [f"SELECT DISTINCT {c} AS ip FROM {t} WHERE {new}" for c in cols]
-        ips = session.sql(f"SELECT ip, {internal_ip_sql('ip', cidrs)} AS internal FROM "
+        ips = session.sql(f"SELECT ip, {internal_ip_sql('ip', cidrs)} AS internal, "
+                          f"{internal_ip_sql('ip', NOT_EXTERNAL)} AS special FROM "
                           f"({' UNION '.join(ip_sources)}) WHERE ip IS NOT NULL")
         session.register("aw_ipclass", ips)
         pairs = session.sql(f"""
@@ -128,7 +130,7 @@ def fold(ctx: DetectContext) -> FoldResult:
             FROM c
             JOIN aw_ipclass s ON s.ip = c.src AND s.internal
             LEFT JOIN aw_ipclass d ON d.ip = c.dst
-            WHERE c.kind = 'name' OR NOT coalesce(d.internal, false)
+            WHERE c.kind = 'name' OR NOT (coalesce(d.internal, false) OR coalesce(d.special, false))
             GROUP BY c.kind, c.src, c.dst, date_trunc('day', c.time)
         """)
         session.register("aw_pairs_raw", pairs)
@@ -144,7 +146,7 @@ def fold(ctx: DetectContext) -> FoldResult:
         # rows of keys that already existed were merged above: replace them, append the rest
         statements.append(("DELETE FROM pair_days WHERE (kind, src, dst, day) IN "
                            "(SELECT kind, src, dst, day FROM aw_new_keys)", None))
-        statements.append(("INSERT INTO pair_days SELECT * FROM aw_new_pairs", None))
+        statements.append(("INSERT INTO pair_days BY NAME SELECT * FROM aw_new_pairs", None))
     names = _ip_names(ctx, inc, tables)
     if names is not None and names.num_rows:
         registered["aw_new_names"] = names
