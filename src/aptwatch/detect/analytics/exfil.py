@@ -16,7 +16,8 @@ flows, each of its destinations is scored over the window (`window_days`, defaul
   of `data/cloud_storage_domains.txt` (T1567.002).
 
 score = 0.25 volume (log10(bytes / min_bytes) / 2, capped) + 0.20 ratio ((ratio - 1) / 9)
-        + 0.20 rarity (1 when the destination has one internal source, 0.5 for two, else 0)
+        + 0.20 rarity (1 when the destination has one internal source, 0.5 for two, else 0; only counted
+          when the window has >= 5 internal sources)
         + 0.15 own (z / 3) + 0.10 peers (z / 3) + 0.10 cloud storage;
 reported at `min_score` (default 0.55) when volume, ratio and spread hold.
 """
@@ -127,7 +128,9 @@ def _score(refs: pairs.EventRefs, r: dict[str, Any], names: list[str], cloud: se
     volume = clamp01(math.log10(max(out_b, 1) / max(min_bytes, 1)) / 2)
     ratio_t = clamp01((ratio - 1) / 9)
     dst_srcs = int(r["dst_srcs"] or 0)
-    rarity = 1.0 if dst_srcs <= 1 else 0.5 if dst_srcs == 2 else 0.0
+    # rarity means something only in a fleet: with a handful of sources every destination is "rare"
+    fleet = int(r["f_n"] or 0)
+    rarity = 0.0 if fleet < 5 else 1.0 if dst_srcs <= 1 else 0.5 if dst_srcs == 2 else 0.0
     own_z = _robust_z(math.log10(out_b + 1), r["own_med"], r["own_mad"]) if int(r["own_n"] or 0) >= 3 else 0.0
     peer_z = _robust_z(math.log10(int(r["src_total"] or 0) + 1), r["f_med"], r["f_mad"]) \
         if int(r["f_n"] or 0) >= 3 else 0.0
