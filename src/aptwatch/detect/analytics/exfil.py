@@ -18,7 +18,9 @@ flows, each of its destinations is scored over the window (`window_days`, defaul
 score = 0.25 volume (log10(bytes / min_bytes) / 2, capped) + 0.20 ratio ((ratio - 1) / 9)
         + 0.20 rarity (1 when the destination has one internal source, 0.5 for two, else 0; only counted
           when the window has >= 5 internal sources)
-        + 0.15 own (z / 3) + 0.10 peers (z / 3) + 0.10 cloud storage;
+        + 0.15 own (z / 3) + 0.10 peers (z / 3), renormalised to 0.9 over the terms that can be computed
+        (rarity and peers need >= 5 internal sources in the window, own baseline >= 3 destinations of the
+        source), + 0.10 cloud storage;
 reported at `min_score` (default 0.55) when volume, ratio and spread hold.
 """
 
@@ -134,8 +136,14 @@ def _score(refs: pairs.EventRefs, r: dict[str, Any], names: list[str], cloud: se
     own_z = _robust_z(math.log10(out_b + 1), r["own_med"], r["own_mad"]) if int(r["own_n"] or 0) >= 3 else 0.0
     peer_z = _robust_z(math.log10(int(r["src_total"] or 0) + 1), r["f_med"], r["f_mad"]) \
         if int(r["f_n"] or 0) >= 3 else 0.0
-    score = (0.25 * volume + 0.20 * ratio_t + 0.20 * rarity + 0.15 * clamp01(own_z / 3) + 0.10 * clamp01(peer_z / 3)
-             + (0.10 if cloud_hit else 0.0))
+    # terms that need a fleet (rarity, peers) or a history (own destinations) are left out, and the weights
+    # renormalised, when there is none: a lone host is judged on what can be known about it
+    terms = [(0.25, volume), (0.20, ratio_t)]
+    if fleet >= 5:
+        terms += [(0.20, rarity), (0.10, clamp01(peer_z / 3))]
+    if int(r["own_n"] or 0) >= 3:
+        terms.append((0.15, clamp01(own_z / 3)))
+    score = 0.9 * sum(w * v for w, v in terms) / sum(w for w, _ in terms) + (0.10 if cloud_hit else 0.0)
     if score < opts.get("min_score", 0.55):
         return None
     src, dst = r["src"], r["dst"]
