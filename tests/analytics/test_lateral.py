@@ -117,3 +117,17 @@ def test_first_seen_edges_after_learning_period(store: Store) -> None:
                      "logon|10.0.0.3|ws4", "user|user3|ws4"]
     fan = [f for f in second if f.extra.get("edge", "").startswith("flow|smb|10.0.0.3")]
     assert all(f.severity.value == "medium" for f in fan)  # fan-out of 3 new edges in a day
+
+
+def test_remote_service_control_and_psexec_console_pipes(store: Store) -> None:
+    def share(t: float, target: str, src: str = "10.0.2.16") -> dict:
+        return {"time": t, "host": "iewin7", "event_code": 5145, "action": "share_access", "share_name": "\\\\*\\IPC$",
+                "relative_target": target, "src_ip": src, "user": "admin"}
+
+    write(store, {"file": [share(T0, "svcctl"), share(T0 + 1, "svcctl"), share(T0 + 2, "blabla-WS1-37048-stdin"),
+                           share(T0 + 3, "srvsvc"), share(T0 + 4, "svcctl", src="::1")]})
+    findings, _ = detect(store, ["lateral"])
+    got = sorted((f.rule_id, f.entities["src_ip"][0]) for f in findings)
+    assert got == [("lateral.psexec_artifact", "10.0.2.16"), ("lateral.remote_pipe", "10.0.2.16")]
+    svc = next(f for f in findings if f.rule_id == "lateral.remote_pipe")
+    assert "T1569.002" in svc.techniques and len(svc.evidence) == 2

@@ -17,6 +17,9 @@ Remote execution (host logs):
 - `lateral.psexec_artifact`: PsExec-like pipes (Sysmon 17/18) or service names (T1569.002).
 - `lateral.admin_share_write`: executables written over ADMIN$ / C$ (5145, Zeek smb_files) (T1021.002,
   T1570).
+- `lateral.remote_pipe`: svcctl / atsvc / winreg named pipes opened on IPC$ from another address (5145):
+  remote service control, task scheduling, registry (T1021.002 with T1569.002 / T1053.002 / T1112);
+  PsExec-clone console pipes (`<name>-<host>-<pid>-stdin|stdout|stderr`) are `psexec_artifact`.
 Network logs alone:
 - `lateral.dce_rpc`: Zeek dce_rpc operations that execute remotely: svcctl CreateService/StartService,
   ITaskSchedulerService SchRpcRegisterTask / atsvc, IWbemServices ExecMethod, IRemoteSCMActivator
@@ -282,6 +285,36 @@ class Lateral(Detector):
                               "file": r["relative_target"] or r["path"]},
                     evidence=[_ev(r)], key=[r["event_id"] or f"{r['source']}:{r['record']}"], score=0.7,
                     description=f"{r['share_name']}\\{r['relative_target'] or r['path']} accessed from {r['src_ip']}."))
+        if "file" in tables:
+            # Remote service control, task scheduling and registry go through named pipes on IPC$ (5145);
+            # PsExec clones name their console pipes <name>-<host>-<pid>-stdin/stdout/stderr.
+            for r in rows(s.sql(f"""
+                SELECT host, src_ip, lower(relative_target) AS pipe, min(time) AS time, max(time) AS time_last,
+                       any_value(user) AS user,
+                       list(struct_pack(source := source, record := record, table_name := table_name, time := time,
+                                        event_id := event_id) ORDER BY time)[1:5] AS evs
+                FROM file WHERE {new} AND time IS NOT NULL AND upper(coalesce(share_name, '')) LIKE '%IPC$'
+                  AND coalesce(src_ip, '-') NOT IN {LOCAL_SRC}
+                  AND (lower(relative_target) IN ('svcctl', 'atsvc', 'winreg')
+                       OR regexp_matches(lower(coalesce(relative_target, '')), '-(stdin|stdout|stderr)$'))
+                GROUP BY host, src_ip, lower(relative_target), date_trunc('day', time)
+            """)):
+                pipe = r["pipe"]
+                console = pipe.endswith(("-stdin", "-stdout", "-stderr"))
+                what = {"svcctl": ("Remote service control", ["T1021.002", "T1569.002"]),
+                        "atsvc": ("Remote task scheduling", ["T1021.002", "T1053.002"]),
+                        "winreg": ("Remote registry access", ["T1021.002", "T1112"])}.get(
+                    pipe, ("PsExec-style console pipe", ["T1021.002", "T1569.002"]))
+                out.append(Finding.build(
+                    detector=NAME, rule_id="lateral.psexec_artifact" if console else "lateral.remote_pipe",
+                    severity=Severity.HIGH if console else Severity.MEDIUM, time=r["time"], time_last=r["time_last"],
+                    title=f"{what[0]} over SMB on {r['host']} from {r['src_ip']} (\\\\IPC$\\{pipe})",
+                    tactics=["TA0008"], techniques=what[1],
+                    entities={"host": r["host"], "src_ip": r["src_ip"], "user": r["user"]},
+                    evidence=[_ev(e) for e in r["evs"]], key=[r["host"] or "", r["src_ip"] or "", pipe,
+                                                               str(r["time"].date())],
+                    score=0.8 if console else 0.6,
+                    description=f"Named pipe {pipe} opened on IPC$ of {r['host']} from {r['src_ip']}."))
         if "generic" in tables:
             ops = ", ".join(f"'{o}'" for o in RPC_EXEC_OPS)
             for r in rows(s.sql(f"""
