@@ -24,7 +24,9 @@ from evalkit import ent, fresh_store, run, shared
 
 CTU = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,147.32.0.0/16,fc00::/7,fe80::/10"
 HOST = "147.32.81.167"
-FIELDS = ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "service", "duration", "orig_bytes", "resp_bytes", "conn_state", "local_orig", "local_resp", "missed_bytes", "history", "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes", "tunnel_parents"]
+FIELDS = ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "service", "duration",
+          "orig_bytes", "resp_bytes", "conn_state", "local_orig", "local_resp", "missed_bytes", "history",
+          "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes", "tunnel_parents"]
 
 
 def trickle(path: str, start: float, days: int, per_day: int, dst: str, seed: int) -> None:
