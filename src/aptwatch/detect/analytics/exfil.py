@@ -6,8 +6,9 @@ flows, each of its destinations is scored over the window (`window_days`, defaul
 
 - volume: bytes sent to the destination over the window; at least `min_bytes` (default 5 MB);
 - out/in ratio: uploads dominate (`min_ratio`, default 3: browsing and downloads are the reverse);
-- spread: the bytes came over at least `min_days` days (default 2) or at least `min_conns`
-  connections (default 20): slow, chunked transfer rather than one burst (T1030);
+- spread: the bytes came on at least `min_days` distinct days (default 2): slow, chunked transfer
+  (T1030). Single-day transfers, however chunked, are out of this analytic's scope (a day of media
+  uploads to a social network looks the same);
 - own baseline: robust z-score (median / 1.4826 MAD, log10 bytes) of this destination's volume
   against the source's other external destinations;
 - peers: robust z-score of the source's total upload volume against every internal source's total
@@ -124,7 +125,7 @@ def _score(refs: pairs.EventRefs, r: dict[str, Any], names: list[str], cloud: se
     ratio = out_b / max(in_b, 1)
     if ratio < opts.get("min_ratio", 3.0):
         return None
-    if int(r["days"]) < opts.get("min_days", 2) and int(r["conns"]) < opts.get("min_conns", 20):
+    if int(r["days"]) < opts.get("min_days", 2):
         return None
     cloud_hit = next((c for n in names if (c := _under(n, cloud))), None)
     volume = clamp01(math.log10(max(out_b, 1) / max(min_bytes, 1)) / 2)
@@ -153,8 +154,7 @@ def _score(refs: pairs.EventRefs, r: dict[str, Any], names: list[str], cloud: se
     techniques = ["T1048"]
     if cloud_hit:
         techniques = ["T1567.002", "T1567"]
-    if int(r["days"]) >= 2 or int(r["conns"]) >= 20:
-        techniques.append("T1030")
+    techniques.append("T1030")
     mb = out_b / 1e6
     return Finding.build(
         detector=NAME, rule_id="exfil.slow", severity=sev, time=first_day, time_last=last_day,
