@@ -47,6 +47,8 @@ def test_sniff_claims_zeek_and_leaves_other_json() -> None:
     eve = b'{"timestamp": "2021-06-06T15:59:46+0200", "event_type": "flow", "src_ip": "1.2.3.4", "flow_id": 1}\n'
     assert not src.sniff(eve, "eve.json")
     assert not src.sniff(b'{"ts": 1.0, "host": "ws01", "message": "x"}\n', "app.json")
+    assert not src.sniff(b'{"ts": 1.0, "uid": 1000, "id": "req-1", "msg": "login"}\n', "audit.json")
+    assert src.sniff(b'{"ts": 1.0, "uid": "CHhAvVGS1DHFjwGM9", "note": "x"}\n', "x.json")
     assert not src.sniff(b'{"@timestamp": "2024-01-01T00:00:00Z", "EventID": 4624}\n', "x.json")
     assert detect_format(orjson.dumps(CONN) + b"\n", "conn.log").name == "zeek_json"  # not the jsonl catch-all
 

@@ -162,3 +162,57 @@ def test_fuzz_every_data_line_is_stored_or_warned(tmp_path: Path, lines: list[li
     else:  # before any header, blanks are skipped and a '#' line may be indented
         data_lines = [ln for ln in body_lines if ln.strip(" \t\ufeff") and not ln.strip(" \t\ufeff").startswith("#")]
     assert count(tables) == len(data_lines)
+
+
+def block(path: str, fields: list[str], types: list[str], *rows: list[str]) -> str:
+    return (f"#path\t{path}\n#fields\t" + "\t".join(fields) + "\n#types\t" + "\t".join(types) + "\n"
+            + "".join("\t".join(r) + "\n" for r in rows))
+
+
+CONN_ID = ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]
+CONN_T = ["time", "string", "addr", "port", "addr", "port"]
+SESSION = ["1700000000.000001", "Cx1", "10.1.1.5", "50000", "10.1.1.9", "445"]
+
+
+def test_smb_ntlm_rdp_files_and_certificates(tmp_path: Path) -> None:
+    sha1 = "0a6b201a7bff643cc5dd6631e5940e858ee07d25"
+    text = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n" + "".join([
+        block("smb_files", [*CONN_ID, "fuid", "action", "path", "name", "size", "prev_name"],
+              [*CONN_T, "string", "enum", "string", "string", "count", "string"],
+              [*SESSION, "F1", "SMB::FILE_WRITE", "\\\\DC01\\ADMIN$", "PSEXESVC.exe", "1024", "-"]),
+        block("ntlm", [*CONN_ID, "username", "hostname", "domainname", "server_nb_computer_name", "success"],
+              [*CONN_T, "string", "string", "string", "string", "bool"],
+              [*SESSION, "alice", "WS01", "CORP", "DC01", "F"]),
+        block("rdp", [*CONN_ID, "cookie", "result", "security_protocol", "client_name"],
+              [*CONN_T, "string", "string", "string", "string"],
+              [*SESSION[:5], "3389", "bob", "Success", "HYBRID", "LAPTOP7"]),
+        block("files", ["ts", "fuid", "tx_hosts", "rx_hosts", "conn_uids", "source", "mime_type", "filename",
+                        "seen_bytes", "md5", "sha1"],
+              ["time", "string", "set[addr]", "set[addr]", "set[string]", "string", "string", "string", "count",
+               "string", "string"],
+              ["1700000001.5", "F2", "198.51.100.4", "10.1.1.5", "Cx2", "HTTP", "application/x-dosexec",
+               "/tmp/a b/run.exe", "4096", "D41D8CD98F00B204E9800998ECF8427E", "-"]),
+        block("ssl", [*CONN_ID, "version", "server_name", "established", "cert_chain_fps"],
+              [*CONN_T, "string", "string", "bool", "vector[string]"],
+              [*SESSION[:5], "443", "TLSv12", "c2.example", "T", sha1 + ",ffff"]),
+    ])
+    tables, warnings = run(ZeekTsv(), write(tmp_path, text, "mixed.log"))
+    assert warnings == []
+    files = {r["channel"]: r for r in rows(tables, "file")}
+    smb = files["smb_files"]
+    assert (smb["action"], smb["share_name"], smb["path"], smb["file_name"], smb["size"], smb["flow_id"],
+            smb["src_ip"], smb["dst_ip"]) == ("modify", "\\\\DC01\\ADMIN$", "PSEXESVC.exe", "PSEXESVC.exe", 1024,
+                                              "Cx1", "10.1.1.5", "10.1.1.9")
+    assert orjson.loads(smb["data"])["action"] == "SMB::FILE_WRITE"  # the transformed field stays in data
+    dl = files["files"]
+    assert (dl["action"], dl["path"], dl["file_name"], dl["src_ip"], dl["dst_ip"], dl["flow_id"], dl["md5"],
+            dl["host"]) == ("transfer", "/tmp/a b/run.exe", "run.exe", "198.51.100.4", "10.1.1.5", "Cx2",
+                            "d41d8cd98f00b204e9800998ecf8427e", "10.1.1.5")
+    auth = {r["channel"]: r for r in rows(tables, "auth")}
+    assert (auth["ntlm"]["target_user"], auth["ntlm"]["target_domain"], auth["ntlm"]["workstation"],
+            auth["ntlm"]["target_server"], auth["ntlm"]["outcome"], auth["ntlm"]["action"]) == (
+        "alice", "CORP", "WS01", "DC01", "failure", "credential_validation")
+    assert (auth["rdp"]["target_user"], auth["rdp"]["outcome"], auth["rdp"]["auth_package"], auth["rdp"]["dst_port"],
+            auth["rdp"]["protocol"]) == ("bob", "success", "HYBRID", 3389, "rdp")
+    tls = rows(tables, "tls")[0]
+    assert (tls["server_name"], tls["established"], tls["cert_sha1"]) == ("c2.example", True, sha1)

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from aptwatch.cli.common import StoreOpt, WaitOpt, err_console, open_store
-from aptwatch.cli.ingest import PathsArg, WorkersOpt, check_paths, do_ingest
+from aptwatch.cli.ingest import InternalNetOpt, PathsArg, WorkersOpt, check_paths, do_ingest
+from aptwatch.context.networks import parse_networks
 from aptwatch.detect.base import DetectSettings
 from aptwatch.detect.runner import DetectReport, run_detectors
 from aptwatch.errors import InputError
@@ -86,12 +87,14 @@ def detect(store: StoreOpt = None, rules: RulesOpt = None, iocs: IocsOpt = None,
 
 def hunt(paths: PathsArg, store: StoreOpt = None, rules: RulesOpt = None, iocs: IocsOpt = None,
          min_severity: MinSevOpt = "low", workers: WorkersOpt = None, wait: WaitOpt = 0.0,
-         option: SetOpt = None) -> None:
+         internal_net: InternalNetOpt = None, option: SetOpt = None) -> None:
     """Ingest, detect and correlate in one go."""
     check_paths(paths)
+    if internal_net:
+        parse_networks(internal_net)
     settings = settings_from(rules, iocs, None, None, min_severity, option)
     st = Store.open(store, create=True)
-    ingested = do_ingest(st, paths, workers, wait, "hunt")
+    ingested = do_ingest(st, paths, workers, wait, "hunt", internal_net)
     report = run_detectors(st, settings, wait=wait)
     report_detect(report)
     if ingested.failed or report.failed:

@@ -10,9 +10,11 @@ from aptwatch.detect.analytics.lineage import Lineage
 from aptwatch.detect.analytics.persistence import Persistence
 from aptwatch.detect.analytics.privilege import Privilege
 from aptwatch.detect.base import Detector
+from aptwatch.detect.imported import ImportedAlerts
 from aptwatch.registry import Registry
 
 DETECTORS: Registry[Detector] = Registry("detector", [
+    ImportedAlerts(),
     Beacon(),
     Dns(),
     SlowExfil(),

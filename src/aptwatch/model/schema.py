@@ -298,6 +298,24 @@ EVENT_TABLES: tuple[Table, ...] = (
         *_PROC,
     ), ("dns_query", "dns")),
 
+    _event("dhcp", "DHCP leases and requests (Zeek dhcp.log, DHCP server logs): who got which address, for how long.", (
+        _c("assigned_ip", "VARCHAR", "Address assigned to the client.", ("assigned_addr", "assigned_ip"),
+           None, None),
+        _c("client_ip", "VARCHAR", "Address the client used for the exchange.", ("client_addr",),
+           "src_endpoint.ip", "client.ip"),
+        _c("server_ip", "VARCHAR", "DHCP server address.", ("server_addr",), "dst_endpoint.ip", "server.ip"),
+        _c("requested_ip", "VARCHAR", "Address the client asked for.", ("requested_addr",), None, None),
+        _c("mac", "VARCHAR", "Client hardware address.", ("mac",), "src_endpoint.mac", "client.mac"),
+        _c("host_name", "VARCHAR", "Host name the client sent (option 12).", ("host_name",),
+           "src_endpoint.hostname", "client.domain"),
+        _c("client_fqdn", "VARCHAR", "Client FQDN (option 81).", ("client_fqdn",), None, None),
+        _c("domain", "VARCHAR", "Domain name given to the client.", ("domain",), None, None),
+        _c("lease_time", "DOUBLE", "Lease length in seconds.", ("lease_time",), "lease_dur", None),
+        _c("msg_types", "VARCHAR", "DHCP message types of the exchange, ','-separated (DISCOVER, OFFER, REQUEST, "
+           "ACK, ...).", ("msg_types",), "activity_name", None),
+        _c("flow_id", "VARCHAR", "Connection ids (Zeek uids).", ("uids",), "connection_info.uid", None),
+    ), ()),
+
     _event("http", "HTTP requests (Zeek http, Suricata http, pcap, proxy and web server logs).", (
         *_NET_ENDPOINTS,
         _c("method", "VARCHAR", "Request method.", ("cs-method", "method", "http.http_method"),
@@ -526,30 +544,36 @@ EVENT_TABLES: tuple[Table, ...] = (
 
     _event("ids_alert", "Alerts from other security tools: Suricata, Zeek notice, Wazuh, AMiner, Defender.", (
         _c("sensor", "VARCHAR", "Product that raised the alert.", (), "metadata.product.name", "observer.product"),
-        _c("signature", "VARCHAR", "Alert signature / rule description.", ("signature", "alert.signature", "note"),
-           "finding_info.title",
-           "rule.name"),
-        _c("signature_id", "VARCHAR", "Rule or signature id.", ("signature_id", "alert.signature_id"),
+        _c("signature", "VARCHAR", "Alert signature / rule description.",
+           ("signature", "alert.signature", "note", "rule.description", "data.alert.signature", "name"),
+           "finding_info.title", "rule.name"),
+        _c("signature_id", "VARCHAR", "Rule or signature id.",
+           ("signature_id", "alert.signature_id", "rule.id", "data.alert.signature_id", "short"),
            "finding_info.uid", "rule.id"),
-        _c("category", "VARCHAR", "Alert category / classification.", ("category", "alert.category"),
-           "finding_info.types", "rule.category"),
-        _c("severity", "VARCHAR", "Severity as the sensor wrote it.", ("severity", "alert.severity"), "severity",
-           "event.severity"),
+        _c("category", "VARCHAR", "Alert category / classification.",
+           ("category", "alert.category", "data.alert.category"), "finding_info.types", "rule.category"),
+        _c("severity", "VARCHAR", "Severity as the sensor wrote it.",
+           ("severity", "alert.severity", "rule.level", "data.alert.severity"), "severity", "event.severity"),
         _c("alert_action", "VARCHAR", "allowed | blocked | ... as the sensor wrote it (Zeek notice: its actions).",
-           ("alert.action", "actions"), "action", "event.action"),
+           ("alert.action", "actions", "data.alert.action", "data.action"), "action", "event.action"),
         *_NET_ENDPOINTS,
-        _c("protocol", "VARCHAR", "Transport protocol.", ("proto",), "connection_info.protocol_name",
+        _c("protocol", "VARCHAR", "Transport protocol.", ("proto", "data.proto"), "connection_info.protocol_name",
            "network.transport"),
-        _c("rule_groups", "VARCHAR", "Rule groups / tags, ','-separated.", (), None, "rule.ruleset"),
-        _c("mitre_tactics", "VARCHAR", "ATT&CK tactic ids the alert itself names, ','-separated.", (),
-           "attacks.tactic.uid", "threat.tactic.id"),
-        _c("mitre_techniques", "VARCHAR", "ATT&CK technique ids the alert itself names, ','-separated.", (),
-           "attacks.technique.uid", "threat.technique.id"),
-        _c("message", "VARCHAR", "Alert text / full log line.", ("message", "msg"), "message", "message"),
-        _c("user", "VARCHAR", "User named by the alert.", (), "actor.user.name", "user.name"),
-        _c("process_path", "VARCHAR", "Process named by the alert.", (), "process.file.path",
-           "process.executable"),
-        _c("file_path", "VARCHAR", "File named by the alert.", (), "file.path", "file.path"),
+        _c("rule_groups", "VARCHAR", "Rule groups / tags, ','-separated.", ("rule.groups",), None, "rule.ruleset"),
+        _c("mitre_tactics", "VARCHAR", "ATT&CK tactic ids the alert itself names, ','-separated.",
+           ("rule.mitre.tactic", "data.alert.metadata.mitre_tactic_id"), "attacks.tactic.uid", "threat.tactic.id"),
+        _c("mitre_techniques", "VARCHAR", "ATT&CK technique ids the alert itself names, ','-separated.",
+           ("rule.mitre.id", "data.alert.metadata.mitre_technique_id"), "attacks.technique.uid",
+           "threat.technique.id"),
+        _c("message", "VARCHAR", "Alert text / full log line.", ("message", "msg", "full_log"), "message", "message"),
+        _c("user", "VARCHAR", "User named by the alert.",
+           ("data.srcuser", "data.dstuser", "data.win.eventdata.targetUserName", "data.user"), "actor.user.name",
+           "user.name"),
+        _c("process_path", "VARCHAR", "Process named by the alert.", ("data.win.eventdata.image", "data.audit.exe"),
+           "process.file.path", "process.executable"),
+        _c("file_path", "VARCHAR", "File named by the alert.", ("syscheck.path",), "file.path", "file.path"),
+        _c("host_ip", "VARCHAR", "Address of the host that raised the alert or that it is about (Wazuh agent.ip, "
+           "AIT-ADS `ip`); feeds address context.", ("agent.ip", "ip"), "device.ip", "host.ip"),
     ), ()),
 
     _event("generic", "Everything no other table maps; all fields in `data`.", (), ()),
@@ -662,6 +686,24 @@ _WINDOWS_TABLES: tuple[Table, ...] = (
 )
 EVENT_TABLES = _extend(EVENT_TABLES, aliases=_WINDOWS_ALIASES, columns=_WINDOWS_COLUMNS, docs=_WINDOWS_DOCS,
                        new=_WINDOWS_TABLES)
+
+# Linux sources (issue 3; sources/auditd.py, authlog.py, sysmon_linux.py, la_syslog.py, la_vmconnection.py).
+# auditd events also keep every audit field in `data` under its own name (docs/sources.md).
+_LINUX_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "process": {"process_path": ("exe",), "process_id": ("pid",), "parent_process_id": ("ppid",),
+                "current_directory": ("cwd",), "command_line": ("cmdline",)},
+    "network": {"process_path": ("exe",), "process_id": ("pid",), "bytes_out": ("BytesSent",),
+                "bytes_in": ("BytesReceived",), "flow_id": ("ConnectionId",)},
+    "auth": {"target_user": ("acct",), "src_ip": ("addr",), "process_path": ("exe",), "process_id": ("pid",)},
+    "account": {"target_user": ("acct",), "group_name": ("grp",)},
+}
+_LINUX_DOCS: dict[str, dict[str, str]] = {
+    "auth": {"action": "Linux also: session_start | session_end | authorization | auth_error | "
+                       "credential_acquired | credential_disposed | credential_refreshed | role_change (PAM, "
+                       "auditd USER_* / CRED_*, systemd-logind)."},
+    "account": {"action": "Linux also: group_created | group_deleted | group_changed (shadow-utils, auditd)."},
+}
+EVENT_TABLES = _extend(EVENT_TABLES, aliases=_LINUX_ALIASES, columns={}, docs=_LINUX_DOCS)
 
 # --------------------------------------------------------------------------------------
 # State tables: small, mutable, in the state database.
@@ -828,6 +870,25 @@ STATE_TABLES: tuple[Table, ...] = (
         _c("key", "VARCHAR", "Key."),
         _c("value", "VARCHAR", "Value."),
     ), "state", primary_key=("key",)),
+    Table("host_addresses", "Address context: which host an IP address belonged to, learned from DHCP, Kerberos and "
+          "logon events, host network events, agent inventories and DNS (docs/sources.md, 'Address context'). One row "
+          "per (ip, host, kind); updated incrementally after every ingest.", (
+        _c("ip", "VARCHAR", "Address, normalised (compressed IPv6, IPv4-mapped IPv6 as IPv4)."),
+        _c("host", "VARCHAR", "Host key the address maps to (same key as the `host` column of host telemetry)."),
+        _c("kind", "VARCHAR", "Evidence kind: dhcp | kerberos | logon | host_network | agent | dns_ptr | dns_a."),
+        _c("name", "VARCHAR", "Host name as the evidence wrote it (one example)."),
+        _c("first_seen", "TIMESTAMP", "First evidence."),
+        _c("last_seen", "TIMESTAMP", "Last evidence."),
+        _c("valid_until", "TIMESTAMP", "End of the latest DHCP lease (dhcp only; NULL otherwise)."),
+        _c("evidence", "BIGINT", "Events that support the pair."),
+        _c("updated_at", "TIMESTAMP", "When the row last changed."),
+    ), "state", primary_key=("ip", "host", "kind")),
+    Table("derived_progress", "Which ingest runs a derived state (e.g. host_addresses) has already absorbed, so "
+          "updates are incremental and exactly-once.", (
+        _c("stage", "VARCHAR", "Derived state, e.g. 'host_addresses'."),
+        _c("ingest_id", "VARCHAR", "Ingest run absorbed."),
+        _c("done_at", "TIMESTAMP", "When."),
+    ), "state", primary_key=("stage", "ingest_id")),
 )
 
 SCHEMA_VERSION = 1

@@ -21,7 +21,16 @@ from aptwatch.concurrency import prefetch
 from aptwatch.model.records import IngestWarning, TableBatch
 from aptwatch.sources.base import ReadContext
 from aptwatch.sources.lines import iter_line_chunks
-from aptwatch.sources.netbase import BLANKS, DuckRun, drop_columns, endpoint_hosts, json_key, parse_networks, sql_str
+from aptwatch.sources.netbase import (
+    BLANKS,
+    AddressContext,
+    DuckRun,
+    drop_columns,
+    endpoint_hosts,
+    json_key,
+    parse_networks,
+    sql_str,
+)
 from aptwatch.sources.zeek_map import LogMap, column_sql, endpoint_sql
 
 DELIMITERS = (",", "\t", ";", "|")
@@ -86,7 +95,7 @@ def read_flows(ctx: ReadContext, m: LogMap, time_columns: tuple[str, ...], provi
                trailer: str | None = None) -> Iterator[TableBatch | IngestWarning]:
     """Read a delimited flow file whose first non-blank line is the header. Lines from `trailer` on
     (nfdump's "Summary" block) are not records and are skipped."""
-    networks = parse_networks(ctx.settings.internal_networks)
+    networks = AddressContext(parse_networks(ctx.settings.internal_networks))
     sql: str | None = None
     names: list[str] = []
     delim = ","

@@ -55,24 +55,47 @@ def _as_string_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values
 
 
-def internal_mask(values: pa.Array | pa.ChunkedArray, networks: Sequence[IpNetwork]) -> pa.Array:
+class AddressContext:
+    """`is_internal` with a memo: one per parser run (a capture sees a few thousand addresses, a
+    large log repeats them millions of times). Bounded, so a scan of the whole Internet cannot
+    grow it without limit."""
+
+    def __init__(self, networks: Sequence[IpNetwork], limit: int = 200_000) -> None:
+        self.networks = tuple(networks)
+        self.limit = limit
+        self._memo: dict[str, bool] = {}
+
+    def internal(self, value: str | None) -> bool:
+        if value is None:
+            return False
+        hit = self._memo.get(value)
+        if hit is None:
+            hit = is_internal(value, self.networks)
+            if len(self._memo) >= self.limit:
+                self._memo.clear()
+            self._memo[value] = hit
+        return hit
+
+
+def internal_mask(values: pa.Array | pa.ChunkedArray, networks: Sequence[IpNetwork] | AddressContext) -> pa.Array:
     """Boolean array: is each address internal? Computed once per distinct value (dictionary encode)."""
+    ctx = networks if isinstance(networks, AddressContext) else AddressContext(networks)
     arr = _as_string_array(values)
     encoded = pc.dictionary_encode(arr)
-    flags = pa.array([is_internal(v, networks) for v in encoded.dictionary.to_pylist()], pa.bool_())
+    flags = pa.array([ctx.internal(v) for v in encoded.dictionary.to_pylist()], pa.bool_())
     out = flags.take(encoded.indices)
     return pc.fill_null(out, False)
 
 
 def endpoint_hosts(orig: pa.Array | pa.ChunkedArray, resp: pa.Array | pa.ChunkedArray,
-                   networks: Sequence[IpNetwork]) -> pa.Array:
+                   networks: Sequence[IpNetwork] | AddressContext) -> pa.Array:
     """Host keys of records with originator / responder addresses (see the module docstring)."""
+    ctx = networks if isinstance(networks, AddressContext) else AddressContext(networks)
     o = _as_string_array(orig)
     r = _as_string_array(resp)
     if len(o) == 0:
         return pa.array([], pa.string())
-    chosen = pc.if_else(internal_mask(o, networks), o,
-                        pc.if_else(internal_mask(r, networks), r, pc.coalesce(o, r)))
+    chosen = pc.if_else(internal_mask(o, ctx), o, pc.if_else(internal_mask(r, ctx), r, pc.coalesce(o, r)))
     return host_keys(chosen)
 
 
@@ -135,6 +158,15 @@ def bad_json_lines(bad: pa.Table) -> Iterator[IngestWarning]:
         except orjson.JSONDecodeError:
             pass
         yield IngestWarning(reason, IngestWarning.excerpt(line), rec)
+
+
+def attach_raw(out: pa.Table, seg: pa.Table) -> pa.Table:
+    """`out` (the engine's rows for `seg(record, line)`) with `raw` = the input line, without copying
+    the text through the engine. DuckDB keeps the row order of a projection, which the record
+    numbers confirm; otherwise rows are matched by record."""
+    if out.num_rows == seg.num_rows and pc.all(pc.equal(out.column("record"), seg.column("record"))).as_py():
+        return out.append_column("raw", seg.column("line"))
+    return out.join(seg.select(["record", "line"]).rename_columns(["record", "raw"]), "record").sort_by("record")
 
 
 def drop_columns(table: pa.Table, names: Sequence[str]) -> pa.Table:

@@ -43,7 +43,7 @@ import pyarrow as pa
 from aptwatch.model.records import IngestWarning, TableBatch
 from aptwatch.model.schema import arrow_schema, event_table
 from aptwatch.sources.base import ReadContext, Source
-from aptwatch.sources.netbase import IpNetwork, endpoint_hosts, parse_networks
+from aptwatch.sources.netbase import AddressContext, endpoint_hosts, parse_networks
 from aptwatch.sources.pcap_l7 import (
     MAX_HEAD,
     TlsInfo,
@@ -153,7 +153,7 @@ def _ip_of(linktype: int, buf: bytes) -> Any:
 class _Capture:
     """Flow table and output rows of one capture."""
 
-    def __init__(self, networks: tuple[IpNetwork, ...], batch_rows: int) -> None:
+    def __init__(self, networks: AddressContext, batch_rows: int) -> None:
         self.networks = networks
         self.batch_rows = batch_rows
         self.flows: dict[tuple[Any, ...], _Flow] = {}
@@ -424,7 +424,7 @@ class Pcap(Source):
         return head[:4] in _PCAP_MAGIC or head[:4] == _PCAPNG_MAGIC
 
     def read(self, ctx: ReadContext) -> Iterator[TableBatch | IngestWarning]:
-        cap = _Capture(parse_networks(ctx.settings.internal_networks), ctx.settings.batch_rows)
+        cap = _Capture(AddressContext(parse_networks(ctx.settings.internal_networks)), ctx.settings.batch_rows)
         with ctx.open() as stream:
             magic = stream.read(4)
             try:

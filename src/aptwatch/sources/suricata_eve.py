@@ -38,8 +38,9 @@ from aptwatch.sources.base import ReadContext, Source, first_lines
 from aptwatch.sources.lines import iter_line_chunks
 from aptwatch.sources.netbase import (
     BLANKS,
+    AddressContext,
     DuckRun,
-    IpNetwork,
+    attach_raw,
     bad_json_lines,
     drop_columns,
     endpoint_hosts,
@@ -171,10 +172,9 @@ def compile_route(route: str) -> str:
     channel = acc.text("event_type")
     provider = f"COALESCE({acc.text('host')}, 'suricata')"
     select = "".join(f"{expr} AS \"{col}\", " for col, expr in cols.items())
-    paths = ", ".join(sql_str(p) for p in acc.paths)  # last: every field above is registered by now
-    return (f"WITH s AS (SELECT record, line, json_extract(line, [{paths}]) AS v FROM seg) "
+    return (f"WITH s AS ({acc.select_from('seg')}) "
             f"SELECT record, {time} AS time, {channel} AS channel, {provider} AS provider, "
-            f"{select}{orig} AS __orig, {resp} AS __resp, line AS raw FROM s")
+            f"{select}{orig} AS __orig, {resp} AS __resp FROM s")
 
 
 _ARRAY_HEAD = re.compile(rb'^\s*\[\s*\{')
@@ -201,7 +201,7 @@ class SuricataEve(Source):
         return all(isinstance(o, dict) and isinstance(o.get("event_type"), str) and "timestamp" in o for o in objs)
 
     def read(self, ctx: ReadContext) -> Iterator[TableBatch | IngestWarning]:
-        networks = parse_networks(ctx.settings.internal_networks)
+        networks = AddressContext(parse_networks(ctx.settings.internal_networks))
         sqls: dict[str, str] = {}
         with DuckRun() as run:
             with ctx.open() as stream:
@@ -275,7 +275,7 @@ def _salvage_array(f: IO[bytes]) -> tuple[list[str], IngestWarning | None]:
 
 
 def _run_chunk(run: DuckRun, sqls: dict[str, str], lines: pa.Array, numbers: pa.Array,
-               networks: tuple[IpNetwork, ...]) -> Iterator[TableBatch | IngestWarning]:
+               networks: AddressContext) -> Iterator[TableBatch | IngestWarning]:
     chunk = pa.table({"record": numbers, "line": lines})
     chunk = chunk.filter(pc.not_equal(pc.utf8_trim(lines, characters=BLANKS), ""))
     if not chunk.num_rows:
@@ -294,7 +294,7 @@ def _run_chunk(run: DuckRun, sqls: dict[str, str], lines: pa.Array, numbers: pa.
         sql = sqls.get(route)
         if sql is None:
             sql = sqls[route] = compile_route(route)
-        out = run.query(sql, seg=part)
+        out = attach_raw(run.query(sql, seg=part), part)
         no_time = pc.invert(pc.fill_null(pc.is_valid(out.column("time")), False))
         missing = pc.sum(no_time).as_py() or 0
         if missing:

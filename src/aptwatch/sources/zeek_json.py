@@ -16,6 +16,7 @@ convention). Lines that are not JSON objects become `bad_json` / `not_object` wa
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -31,8 +32,9 @@ from aptwatch.sources.base import ReadContext, Source, first_lines
 from aptwatch.sources.lines import iter_line_chunks
 from aptwatch.sources.netbase import (
     BLANKS,
+    AddressContext,
     DuckRun,
-    IpNetwork,
+    attach_raw,
     bad_json_lines,
     drop_columns,
     endpoint_hosts,
@@ -51,9 +53,10 @@ from aptwatch.sources.zeek_map import (
     signature_of,
 )
 
-#: keys that mark a JSON record as a Zeek log record (with `ts`)
-_ZEEK_KEYS = frozenset({"uid", "id.orig_h", "id_orig_h", "fuid", "id", "certificate.subject", "certificate_subject",
-                        "note", "peer"})
+#: keys that only Zeek logs carry (with `ts`)
+_ZEEK_KEYS = frozenset({"id.orig_h", "id_orig_h", "certificate.subject", "certificate_subject"})
+#: Zeek connection and file ids: "C" / "F" and base62 (a Linux `uid: 1000` is not one)
+_ZEEK_ID = re.compile(r"^[CF][0-9A-Za-z]{8,22}$")
 #: dotted field prefixes that shippers nest or de-dot
 _NESTED = frozenset({"id", "certificate", "san", "basic_constraints", "times", "remote_location"})
 
@@ -77,10 +80,9 @@ def looks_like_zeek(obj: dict[str, Any], name: str) -> bool:
         return True
     if "ts" not in obj:
         return False
-    keys = set(obj)
-    if keys & _ZEEK_KEYS and (isinstance(obj.get("id"), dict | str) or "uid" in keys or "fuid" in keys
-                              or keys & {"id.orig_h", "id_orig_h", "note", "certificate.subject",
-                                         "certificate_subject"}):
+    if set(obj) & _ZEEK_KEYS or (isinstance(obj.get("id"), dict) and "orig_h" in obj["id"]):
+        return True
+    if any(isinstance(obj.get(k), str) and _ZEEK_ID.match(obj[k]) for k in ("uid", "fuid")):
         return True
     return path_from_fields(_flat_keys(obj)) is not None
 
@@ -109,10 +111,9 @@ def compile_path(path: str, style: str) -> str:
     provider = f"COALESCE({acc.text('_system_name')}, 'zeek')"
     has_ts = f"{acc.text('ts')} IS NOT NULL"
     select = "".join(f"{expr} AS \"{col}\", " for col, expr in cols.items())
-    paths = ", ".join(sql_str(p) for p in acc.paths)  # last: every field above is registered by now
-    return (f"WITH s AS (SELECT record, line, json_extract(line, [{paths}]) AS v FROM seg) "
+    return (f"WITH s AS ({acc.select_from('seg')}) "
             f"SELECT record, {time} AS time, {has_ts} AS has_ts, {sql_str(path)} AS channel, "
-            f"{provider} AS provider, {select}{orig} AS __orig, {resp} AS __resp, line AS raw FROM s")
+            f"{provider} AS provider, {select}{orig} AS __orig, {resp} AS __resp FROM s")
 
 
 class ZeekJson(Source):
@@ -131,7 +132,7 @@ class ZeekJson(Source):
         return all(isinstance(o, dict) for o in objs) and all(looks_like_zeek(o, name) for o in objs)
 
     def read(self, ctx: ReadContext) -> Iterator[TableBatch | IngestWarning]:
-        networks = parse_networks(ctx.settings.internal_networks)
+        networks = AddressContext(parse_networks(ctx.settings.internal_networks))
         plan: _Plan | None = None
         with DuckRun() as run, ctx.open() as stream:
             for chunk in prefetch(iter_line_chunks(stream), depth=1):
@@ -165,7 +166,7 @@ class _Plan:
         return cls(style, default)
 
     def run(self, run: DuckRun, lines: pa.Array, numbers: pa.Array,
-            networks: tuple[IpNetwork, ...]) -> Iterator[TableBatch | IngestWarning]:
+            networks: AddressContext) -> Iterator[TableBatch | IngestWarning]:
         chunk = pa.table({"record": numbers, "line": lines})
         nonblank = pc.not_equal(pc.utf8_trim(lines, characters=BLANKS), "")
         chunk = chunk.filter(nonblank)
@@ -201,11 +202,11 @@ class _Plan:
                              f"COALESCE({extract}[1], {extract}[2]) END AS pth FROM chunk", chunk=chunk)
 
     def _run_path(self, run: DuckRun, path: str, part: pa.Table,
-                  networks: tuple[IpNetwork, ...]) -> Iterator[TableBatch | IngestWarning]:
+                  networks: AddressContext) -> Iterator[TableBatch | IngestWarning]:
         sql = self.sql.get(path)
         if sql is None:
             sql = self.sql[path] = compile_path(path, self.style)
-        out = run.query(sql, seg=part)
+        out = attach_raw(run.query(sql, seg=part), part)
         no_time = pc.and_(pc.is_null(out.column("time")), out.column("has_ts"))
         missing = pc.sum(no_time).as_py() or 0
         if missing:

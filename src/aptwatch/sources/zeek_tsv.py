@@ -35,8 +35,9 @@ from aptwatch.model.records import IngestWarning, TableBatch
 from aptwatch.sources.base import ReadContext, Source, first_lines
 from aptwatch.sources.lines import iter_line_chunks
 from aptwatch.sources.netbase import (
+    AddressContext,
     DuckRun,
-    IpNetwork,
+    attach_raw,
     drop_columns,
     endpoint_hosts,
     epoch_time_sql,
@@ -45,7 +46,7 @@ from aptwatch.sources.netbase import (
 )
 from aptwatch.sources.zeek_map import (
     column_sql,
-    data_member_sql,
+    data_value_sql,
     endpoint_sql,
     logmap,
     path_from_fields,
@@ -85,6 +86,11 @@ class _TsvAccess:
 
     def number(self, name: str, sql_type: str) -> str:
         return f"TRY_CAST({self.raw(name)} AS {sql_type})"
+
+    def first(self, name: str) -> str:
+        if self.types[name].lower().startswith(_CONTAINER):
+            return f"({self.items(name)})[1]"
+        return self.text(name)
 
     def items(self, name: str) -> str:
         r = self.raw(name)
@@ -164,19 +170,16 @@ def compile_block(block: _Block, name: str) -> str:
     else:
         time = "CAST(NULL AS TIMESTAMPTZ)"
     consumed.add("ts")
-    members = [data_member_sql(f, types[i], f"f[{i + 1}]", block.unset.replace("'", "''"),
-                               block.empty.replace("'", "''"), block.set_sep)
+    members = [f"{sql_str(f)}, {data_value_sql(types[i], f'f[{i + 1}]', block.unset, block.empty, block.set_sep)}"
                for i, f in enumerate(fields) if f not in consumed and acc.pos.get(f) == i + 1]
-    data = (f"NULLIF('{{' || concat_ws(',', {', '.join(members)}) || '}}', '{{}}')" if members
-            else "CAST(NULL AS VARCHAR)")
+    data = f"CAST(json_object({', '.join(members)}) AS VARCHAR)" if members else "CAST(NULL AS VARCHAR)"
     select = [f"{expr} AS \"{col}\"" for col, expr in cols.items()]
     bad_time = (f"(time IS NULL AND f[{acc.pos['ts']}] <> {sql_str(block.unset)})" if acc.has("ts") else "false")
-    return (f"WITH s AS (SELECT record, line, string_split(line, {sql_str(block.sep)}) AS f FROM seg "
-            f"WHERE line <> ''), "
-            f"t AS (SELECT record, line, f, len(f) = {len(fields)} AS ok, {time} AS time FROM s) "
+    return (f"WITH s AS (SELECT record, string_split(line, {sql_str(block.sep)}) AS f FROM seg), "
+            f"t AS (SELECT record, f, len(f) = {len(fields)} AS ok, {time} AS time FROM s) "
             f"SELECT record, ok, {bad_time} AS bad_time, time, {sql_str(path)} AS channel, 'zeek' AS provider, "
             + "".join(s + ", " for s in select)
-            + f"{orig} AS __orig, {resp} AS __resp, {data} AS data, line AS raw FROM t")
+            + f"{orig} AS __orig, {resp} AS __resp, {data} AS data FROM t")
 
 
 class ZeekTsv(Source):
@@ -189,7 +192,7 @@ class ZeekTsv(Source):
         return bool(lines) and (lines[0].startswith(b"#separator") or lines[0].startswith(b"#fields\t"))
 
     def read(self, ctx: ReadContext) -> Iterator[TableBatch | IngestWarning]:
-        networks = parse_networks(ctx.settings.internal_networks)
+        networks = AddressContext(parse_networks(ctx.settings.internal_networks))
         block = _Block()
         with DuckRun() as run, ctx.open() as stream:
             for chunk in prefetch(iter_line_chunks(stream), depth=1):
@@ -198,7 +201,7 @@ class ZeekTsv(Source):
 
 
 def _read_chunk(run: DuckRun, block: _Block, lines: pa.Array, first_line: int, name: str,
-                networks: tuple[IpNetwork, ...]) -> Iterator[TableBatch | IngestWarning]:
+                networks: AddressContext) -> Iterator[TableBatch | IngestWarning]:
     is_header = pc.fill_null(pc.starts_with(lines, "#"), False).to_numpy(zero_copy_only=False)
     headers = np.flatnonzero(is_header)
     start = 0
@@ -211,14 +214,18 @@ def _read_chunk(run: DuckRun, block: _Block, lines: pa.Array, first_line: int, n
 
 
 def _read_run(run: DuckRun, block: _Block, lines: pa.Array, first_line: int, name: str,
-              networks: tuple[IpNetwork, ...]) -> Iterator[TableBatch | IngestWarning]:
+              networks: AddressContext) -> Iterator[TableBatch | IngestWarning]:
     records = pa.array(np.arange(first_line, first_line + len(lines), dtype=np.int64))
     if block.fields is None:
         yield from _headerless(block, lines, records)
         return
     if block.sql is None:
         block.sql = compile_block(block, name)
-    out = run.query(block.sql, seg=pa.table({"record": records, "line": lines}))
+    seg = pa.table({"record": records, "line": lines})
+    nonblank = pc.not_equal(lines, "")
+    if not pc.all(nonblank).as_py():
+        seg = seg.filter(nonblank)
+    out = attach_raw(run.query(block.sql, seg=seg), seg)
     ok = pc.fill_null(out.column("ok"), False)
     n_ok = pc.sum(ok).as_py() or 0
     if n_ok != out.num_rows:
