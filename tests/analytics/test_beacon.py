@@ -165,3 +165,13 @@ def test_compacted_lake_files_are_still_folded_once(store: Store) -> None:
     assert ("10.0.0.5", "203.0.113.10") in by_pair(findings)
     _, again = detect(store, ["beacon"])
     assert again.stats["beacon"]["folded_events"] == 0
+
+
+def test_source_host_named_from_address_context(store: Store) -> None:
+    """Network findings carry the host key of their source when the address context knows it (here from a
+    logon event naming the workstation behind 10.0.0.5)."""
+    auth = [{"time": T0, "host": "dc1", "event_code": 4624, "action": "logon", "outcome": "success",
+             "target_user": "alice", "logon_type": 3, "src_ip": "10.0.0.5", "workstation": "WS05"}]
+    write(store, {"network": conns("10.0.0.5", "203.0.113.10", periodic(60, 600)), "auth": auth})
+    findings, _ = detect(store, ["beacon"])
+    assert findings[0].entities["host"] == ("ws05",) and findings[0].entities["src_ip"] == ("10.0.0.5",)

@@ -49,6 +49,7 @@ from aptwatch.detect.analytics.common import (
     clamp01,
     data_lines,
     domain_table,
+    hosts_for_ips,
     in_time_range,
     install_macros,
     rows,
@@ -265,7 +266,9 @@ class Beacon(Detector):
         allowlisted = 0
         candidates = rows(merged)
         refs = pairs.EventRefs(ctx, [e for r in candidates for e in (r.get("events") or [])[:12]])
+        known = hosts_for_ips(ctx.writer, [r["src"] for r in candidates])
         for r in candidates:
+            r["host"] = r.get("host") or known.get(r["src"])
             if r["allowlisted"]:
                 allowlisted += 1
                 continue

@@ -501,3 +501,20 @@ def data_csv(name: str) -> tuple[dict[str, str], ...]:
     text = data_path(name).read_text(encoding="utf-8")
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     return tuple(dict(r) for r in csv.DictReader(lines))
+
+
+def hosts_for_ips(writer: StoreWriter, ips: Iterable[str | None]) -> dict[str, str]:
+    """Host keys of addresses from the address context (`host_addresses`, resolved by its AddressBook), so
+    network findings carry the `host` entity that host telemetry uses and campaigns can link them."""
+    from aptwatch.context.addresses import AddressBook
+
+    wanted = sorted({i for i in ips if i})
+    if not wanted:
+        return {}
+    book = AddressBook.load(writer.store)  # the address context's own precedence rules (docs/sources.md)
+    out: dict[str, str] = {}
+    for ip in wanted:
+        host = book.resolve(ip)
+        if host:
+            out[ip] = host
+    return out

@@ -44,6 +44,7 @@ from aptwatch.detect.analytics.common import (
     data_lines,
     domain_table,
     evidence_list,
+    hosts_for_ips,
     in_time_range,
     install_macros,
     pending,
@@ -332,7 +333,9 @@ class Dns(Detector):
                 (SELECT unnest(?))
         """, [keys])
         out: list[Finding] = []
-        for r in rows(merged):
+        merged_rows = rows(merged)
+        known = hosts_for_ips(ctx.writer, [r["key"].split("|", 1)[0] for r in merged_rows])
+        for r in merged_rows:
             v = orjson.loads(r["value"])
             domains: list[str] = v.get("domains", [])
             scores: list[float] = [float(x) for x in v.get("scores", [])]
@@ -348,7 +351,8 @@ class Dns(Detector):
                 detector=NAME, rule_id="dns.dga", severity=sev, time=r["first_seen"], time_last=r["last_seen"],
                 title=f"DGA-like lookups: {src} failed to resolve {n} distinct domains on {day}",
                 tactics=["TA0011"], techniques=["T1568.002"],
-                entities={"src_ip" if _looks_ip(src) else "host": src, "domain": top},
+                entities={"src_ip" if _looks_ip(src) else "host": src, "domain": top,
+                          **({"host": known[src]} if src in known else {})},
                 evidence=evidence_list(v.get("evidence")), key=[src, day], score=round(score, 3),
                 description=(f"{n} distinct registered domains looked up by {src} on {day} got no answer; mean "
                              f"name randomness {mean:.2f} (bigram model over Public Suffix List labels)."),

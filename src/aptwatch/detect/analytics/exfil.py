@@ -36,6 +36,7 @@ from aptwatch.detect.analytics.common import (
     clamp01,
     data_lines,
     domain_table,
+    hosts_for_ips,
     in_time_range,
     rows,
 )
@@ -92,7 +93,9 @@ class SlowExfil(Detector):
         out: list[Finding] = []
         cands = rows(scored)
         refs = pairs.EventRefs(ctx, [e for r in cands for e in (r.get("events") or [])[:12]])
+        known = hosts_for_ips(ctx.writer, [r["src"] for r in cands])
         for r in cands:
+            r["host"] = r.get("host") or known.get(r["src"])
             f = _score(refs, r, names.get(r["dst"], []), cloud_set, opts)
             if f is not None and in_time_range(ctx, f.time):
                 out.append(f)
