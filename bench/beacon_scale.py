@@ -302,6 +302,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000000,4000000,10000000")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--keep", action="store_true", help="keep the generated stores")
+    ap.add_argument("--no-baseline", action="store_true", help="measure aptwatch only (no pandas stage)")
     a = ap.parse_args()
     work = a.workdir or tempfile.mkdtemp(prefix="aptwatch-beacon-")
     rows: list[tuple[str, Measure, Measure]] = []
@@ -320,6 +321,11 @@ def main() -> None:
                     while f.read(1 << 24):
                         pass
         ours = measure("aptwatch beacon", run_aptwatch, store)
+        if a.no_baseline:
+            print(f"{n:>11,} rows  aptwatch {ours.seconds:7.2f}s {ours.peak_rss_mb:6.0f} MB  pairs scored "
+                  f"{ours.extra['pairs']}  findings {ours.extra['findings']}", flush=True)
+            shutil.rmtree(store, ignore_errors=True)
+            continue
         base = measure("pandas groupby-apply", run_pandas, store)
         shutil.rmtree(store, ignore_errors=True)
         common = set(ours.extra["scores"]) & set(base.extra["scores"])
@@ -329,8 +335,9 @@ def main() -> None:
               f"pairs scored {ours.extra['pairs']} / {base.extra['pairs']}  findings {ours.extra['findings']}  "
               f"score agreement on {len(common)} reported pairs: max |diff| {diff:.3f}", flush=True)
         rows.append((f"{n:,} conn rows", ours, base))
-    print()
-    print(report("Beaconing: aptwatch (DuckDB over the store) vs pandas groupby-apply, same scoring", rows))
+    if rows:
+        print()
+        print(report("Beaconing: aptwatch (DuckDB over the store) vs pandas groupby-apply, same scoring", rows))
     if not a.workdir and not a.keep:
         shutil.rmtree(work, ignore_errors=True)
 
