@@ -10,7 +10,7 @@ import orjson
 import typer
 
 from aptwatch.cli.common import OutOpt, StoreOpt, WaitOpt, err_console, open_store, output, table_text
-from aptwatch.cli.detect import IocsOpt, MinSevOpt, RulesOpt, parse_when, report_correlate, settings_from
+from aptwatch.cli.detect import IocsOpt, MinSevOpt, RulesOpt, SetOpt, parse_when, report_correlate, settings_from
 from aptwatch.cli.ingest import BarProgress, PathsArg, WorkersOpt, check_paths
 from aptwatch.correlate.engine import correlate as run_correlate
 from aptwatch.correlate.feedback import suppress as run_suppress
@@ -56,13 +56,13 @@ def replay(
     store: Annotated[Path | None, typer.Option("--store", help="Keep the replay store in this new directory "
                                                                "(default: a temporary one, deleted).")] = None,
     fmt: Annotated[ReplayFormat, typer.Option("--format", "-f", help="Output format.")] = ReplayFormat.table,
-    workers: WorkersOpt = None, out: OutOpt = None,
+    workers: WorkersOpt = None, out: OutOpt = None, option: SetOpt = None,
 ) -> None:
     """Feed data through ingest -> detect -> correlate in event-time slices; report when each campaign
     would have been detected."""
     check_paths(paths)
     step = parse_slice(slice_)
-    settings = settings_from(rules, iocs, None, None, min_severity)
+    settings = settings_from(rules, iocs, None, None, min_severity, option)
     console = err_console()
     bar = BarProgress(console)
 
