@@ -79,8 +79,10 @@ def run(recording: str, workdir: Path) -> Result:
     shutil.rmtree(store_dir, ignore_errors=True)
     st = Store.open(store_dir, create=True)
     ingest(st, inputs(recording))
+    from aptwatch.detect import DETECTORS
+
     rules = tuple(p for p in (SIGMA / "rules", SIGMA / "rules-threat-hunting", SIGMA / "rules-emerging-threats")
-                  if p.exists())
+                  if p.exists()) if "sigma" in DETECTORS else ()
     run_detectors(st, DetectSettings(rule_paths=rules, min_severity=Severity.LOW))
     correlate(st)
     res = Result(recording, expected=expected_stages(recording))
@@ -122,8 +124,9 @@ def main() -> None:
     args = ap.parse_args()
     from aptwatch.detect import DETECTORS
 
-    if "sigma" not in DETECTORS:
-        sys.exit("needs the Sigma detector")
+    print(f"detectors: {', '.join(DETECTORS.names())}" + ("" if "sigma" in DETECTORS else
+                                                          " (no Sigma detector: SigmaHQ rules not run)"),
+          file=sys.stderr)
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="aptwatch-otrf-"))
     results = []
     try:
