@@ -102,9 +102,9 @@ def normalise_user(value: str) -> str | None:
     if not v or v in WELL_KNOWN_USERS or v.startswith(WELL_KNOWN_USER_PREFIXES):
         return None
     if "\\" in v:
-        v = v.rsplit("\\", 1)[1]
+        v = v.rsplit("\\", 1)[1].strip()
     if "@" in v:
-        v = v.split("@", 1)[0]
+        v = v.split("@", 1)[0].strip()
     if not v or v in WELL_KNOWN_USERS or v.startswith(("dwm-", "umfd-")) or v.endswith("$"):
         return None
     return v
@@ -135,6 +135,9 @@ def finding_keys(entities: Mapping[str, Iterable[str]], extra: Mapping[str, Iter
     seen: set[LinkKey] = set()
 
     def add(kind: str, value: str, scope: str) -> None:
+        value = value.strip()
+        if not value:
+            return
         key = LinkKey(kind, value, scope)
         if key not in seen:
             seen.add(key)
