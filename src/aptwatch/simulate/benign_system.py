@@ -114,7 +114,7 @@ def patch_download(host: Host) -> Activity:
 
 
 BOOT_ORDER: tuple[tuple[str, str], ...] = (
-    ("wininit", "system"), ("services", "wininit"), ("lsass", "wininit"), ("winlogon", "system"),
+    ("wininit", "smss0"), ("services", "wininit"), ("lsass", "wininit"), ("winlogon", "smss1"),
     ("svc_dcom", "services"), ("svc_netsvcs", "services"), ("svc_schedule", "services"),
     ("svc_wuauserv", "services"), ("svc_winrm", "services"), ("svc_termsvc", "services"), ("msmpeng", "services"),
     ("sysmon", "services"), ("ccmexec", "services"), ("wmiprvse", "svc_dcom"), ("dns", "services"),
@@ -134,6 +134,20 @@ def reboot(host: Host) -> Activity:
         w.win[host.idx] = st
         template = dict(st.procs)
         tt = boot
+        # System -> smss.exe -> a per-session smss.exe -> csrss.exe and wininit.exe / winlogon.exe
+        smss = winlog.spawn(w.sink, st, tt, st.procs["system"], "smss.exe", "\\SystemRoot\\System32\\smss.exe",
+                            user=SYSTEM, logon_id=0x3E7, integrity="System")
+        for i in (0, 1):
+            tt += rng.uniform(0.2, 1.0)
+            child = winlog.spawn(w.sink, st, tt, smss, "smss.exe", f"\\SystemRoot\\System32\\smss.exe 000000{i}0 "
+                                 f"000000{rng.hexstr(2)}", user=SYSTEM, logon_id=0x3E7, integrity="System")
+            csrss = winlog.spawn(w.sink, st, tt + 0.1, child, "csrss.exe",
+                                 "%SystemRoot%\\system32\\csrss.exe ObjectDirectory=\\Windows SharedSection=1024,"
+                                 "20480,768 Windows=On SubSystemType=Windows ServerDll=basesrv,1 ServerDll=winsrv:"
+                                 "UserServerDllInitialization,3 ServerDll=sxssrv,4 ProfileControl=Off "
+                                 "MaxRequestThreads=16", user=SYSTEM, logon_id=0x3E7, integrity="System")
+            st.procs[f"smss{i}"] = child
+            del csrss
         for key, parent_key in BOOT_ORDER:
             p = template.get(key)
             if p is None:
@@ -141,6 +155,8 @@ def reboot(host: Host) -> Activity:
             tt += rng.uniform(0.05, 1.5)
             st.procs[key] = winlog.spawn(w.sink, st, tt, st.procs[parent_key], p.image, p.cmd, user=p.user,
                                          logon_id=p.logon_id, integrity="System", cwd="C:\\Windows\\system32\\")
+        for i in (0, 1):  # the session smss.exe instances exit once their children are up
+            winlog.terminate(w.sink, st, tt + 0.5, st.procs.pop(f"smss{i}"))
         winlog.logon(w.sink, st, tt + 1, SYSTEM, 5, privileged=True)
         winlog.logon(w.sink, st, tt + 1.2, NETWORK_SERVICE, 5, logon_id=0x3E4, privileged=True)
         winlog.logon(w.sink, st, tt + 1.3, LOCAL_SERVICE, 5, logon_id=0x3E5, privileged=True)
@@ -222,12 +238,17 @@ def sccm_inventory(host: Host) -> Activity:
     """The SCCM client runs a compliance script: PowerShell with -EncodedCommand (a classic FP)."""
     def run(w: World, rng: Rng, t: float) -> None:
         st = w.st(host)
-        enc = base64.b64encode(SCCM_SCRIPT.encode("utf-16-le")).decode()
-        ps = winlog.spawn(w.sink, st, t, st.procs["ccmexec"], "powershell.exe",
-                          "\"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe\" -NoLogo -NonInteractive "
-                          f"-NoProfile -ExecutionPolicy Bypass -EncodedCommand {enc}", cwd="C:\\Windows\\CCM\\")
+        exe = "\"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe\""
+        path = ""
+        if rng.chance(0.5):  # a configuration item's script, run from CCM's temp folder
+            path = f"C:\\WINDOWS\\CCM\\SystemTemp\\{rng.guid()[1:-1]}.ps1"
+            cmd = f"{exe} -NoLogo -Noninteractive -NoProfile -ExecutionPolicy Bypass \"& '{path}'\""
+        else:  # a management script pushed as an encoded command
+            enc = base64.b64encode(SCCM_SCRIPT.encode("utf-16-le")).decode()
+            cmd = f"{exe} -NoLogo -NonInteractive -NoProfile -ExecutionPolicy Bypass -EncodedCommand {enc}"
+        ps = winlog.spawn(w.sink, st, t, st.procs["ccmexec"], "powershell.exe", cmd, cwd="C:\\Windows\\CCM\\")
         winlog.engine_started(w.sink, st, t + 0.4, ps)
-        winlog.script_block(w.sink, st, t + 0.6, ps, SCCM_SCRIPT)
+        winlog.script_block(w.sink, st, t + 0.6, ps, SCCM_SCRIPT, path)
         winlog.terminate(w.sink, st, t + rng.uniform(3, 40), ps)
     return run
 
@@ -303,7 +324,6 @@ BACKGROUND: tuple[tuple[str, str, str, float], ...] = (
      "svc_schedule", 0.6),
     ("rundll32.exe", "C:\\Windows\\System32\\rundll32.exe C:\\Windows\\System32\\shell32.dll,"
      "SHCreateLocalServerRunDll {{9aa46009-3ce0-458a-a354-715610a075e6}} -Embedding", "svc_dcom", 0.6),
-    ("conhost.exe", "\\??\\C:\\Windows\\system32\\conhost.exe 0xffffffff -ForceV1", "services", 1),
     ("sppsvc.exe", "C:\\Windows\\system32\\sppsvc.exe", "services", 0.5),
     ("MusNotification.exe", "C:\\Windows\\system32\\MusNotification.exe", "svc_schedule", 0.4),
     ("CompatTelRunner.exe", "C:\\Windows\\system32\\CompatTelRunner.exe -m:aeinv.dll -f:UpdateSoftwareInventoryW "

@@ -105,6 +105,13 @@ _BINARIES: tuple[Binary, ...] = (
     _w("CompatTelRunner.exe", "Microsoft Compatibility Telemetry", "CompatTelRunner.exe"),
     _w("MpSigStub.exe", "Microsoft Malware Protection Signature Update Stub", "MpSigStub.exe"),
     _w("notepad.exe", "Notepad", "NOTEPAD.EXE"),
+    _w("sppsvc.exe", "Microsoft Software Protection Platform Service", "sppsvc.exe"),
+    _w("wermgr.exe", "Windows Problem Reporting", "wermgr.exe"),
+    _w("runas.exe", "Run As Utility", "RUNAS.EXE"),
+    _w("mmc.exe", "Microsoft Management Console", "MMC.EXE"),
+    _w("spoolsv.exe", "Spooler SubSystem App", "spoolsv.exe"),
+    Binary("C:\\Windows\\Sysmon64.exe", "System activity monitor", "Sysinternals Sysmon",
+           "Sysinternals - www.sysinternals.com", "Sysmon.exe", "15.14", "Microsoft Corporation"),
     _w("ntdsutil.exe", "NT5DS", "ntdsutil.exe", version=SRVVER),
     _w("dsquery.exe", "Microsoft AD DS/LDS query command line utility", "dsquery.exe", version=SRVVER),
     _w("dns.exe", "Domain Name System (DNS) Server", "dns.exe", version=SRVVER),
@@ -179,8 +186,11 @@ def binary(name_or_path: str) -> Binary:
     key = name_or_path.lower()
     if key in BINARIES:
         return BINARIES[key]
-    if "\\" not in key and key in BY_NAME:
-        return BY_NAME[key]
+    if "\\" not in key:
+        if key in BY_NAME:
+            return BY_NAME[key]
+        # a bare name is a system binary (what a command line like `sc.exe` starts)
+        return Binary(S32 + name_or_path, "-", WINPROD, MS, name_or_path, WINVER)
     return Binary(name_or_path, "-", "-", "-", "-", "-", "")
 
 

@@ -45,7 +45,8 @@ class SimProgress(Protocol):
 
     def start(self, days: int) -> None: ...
 
-    def day(self, index: int, events: int) -> None: ...
+    def day(self, index: int, events: int) -> None:
+        """Day `index` is simulated; every file of the days before it is complete and closed."""
 
 
 @dataclass
@@ -123,6 +124,7 @@ def simulate(config: SimulationConfig, out: Path, progress: SimProgress | None =
                         heapq.heappush(agenda, (max(lt, t), next(seq), lfn, lrng))
                     world.later.clear()
             sink.flush_until(end - LOOKBACK)
+            outputs.close_before(day.isoformat())  # the previous days are complete on disk
             if progress is not None:
                 progress.day(d, sum(sink.counts.values()))
         sink.flush_all()

@@ -470,6 +470,14 @@ class Outputs:
         self._truth.write(orjson.dumps(rec, option=orjson.OPT_SORT_KEYS) + b"\n")
         self.truth_lines += 1
 
+    def close_before(self, day: str) -> None:
+        """Close every file of a day before `day` (all its events are written): a reader may
+        take complete days while the simulation goes on."""
+        for f in (self.win, self.auth, *self.zeek.values()):
+            if f.day is not None and f.day < day:
+                f.close()
+                f.day = None
+
     def files(self) -> list[str]:
         out = list(self.win.files)
         for z in self.zeek.values():
