@@ -21,7 +21,6 @@ from typing import Any, Protocol
 from aptwatch.detect.base import DetectSettings
 from aptwatch.detect.runner import DetectReport, run_detectors
 from aptwatch.ingest import IngestReport, ingest
-from aptwatch.ingest import Progress as IngestProgress
 from aptwatch.model.campaign import Campaign
 from aptwatch.model.finding import Finding, iso
 from aptwatch.model.killchain import STAGE_ORDER
@@ -45,7 +44,8 @@ class DemoProgress(Protocol):
 
     def sim(self) -> SimProgress | None: ...
 
-    def ingest(self) -> IngestProgress | None: ...
+    def ingested(self, days: int, events: int) -> None:
+        """Days of simulated logs ingested so far (while the simulation goes on)."""
 
 
 @dataclass
@@ -68,11 +68,12 @@ def correlate(store: Store) -> str:
         mod = importlib.import_module("aptwatch.correlate")
     except ModuleNotFoundError:
         return "no correlation engine in this build"
-    fn: Callable[[Store], Any] | None = getattr(mod, "correlate_store", None)
+    fn: Callable[[Store], Any] | None = getattr(mod, "correlate", None)
     if fn is None:
-        return "no correlation entry point (aptwatch.correlate.correlate_store)"
-    fn(store)
-    return "correlated"
+        return "no correlation entry point (aptwatch.correlate.correlate)"
+    report = fn(store)
+    n = getattr(report, "campaigns", None)
+    return f"correlated ({n} campaign(s) updated)" if isinstance(n, int) else "correlated"
 
 
 def run_demo(config: SimulationConfig, workdir: Path, store: Store, report_path: Path,
@@ -85,14 +86,10 @@ def run_demo(config: SimulationConfig, workdir: Path, store: Store, report_path:
             progress.phase(name)
         return time.monotonic()
 
-    t = phase("simulate")
+    t = phase("simulate + ingest")
     sim_dir = workdir / "simulation"
-    sim = simulate(config, sim_dir, progress.sim() if progress else None)
-    seconds["simulate"] = time.monotonic() - t
-
-    t = phase("ingest")
-    ing = ingest(store, [sim_dir / "logs"], progress=progress.ingest() if progress else None, command="demo")
-    seconds["ingest"] = time.monotonic() - t
+    sim, ing = simulate_and_ingest(config, sim_dir, store, progress)
+    seconds["simulate + ingest"] = time.monotonic() - t
 
     t = phase("detect")
     det = run_detectors(store, DetectSettings())
@@ -116,6 +113,87 @@ def run_demo(config: SimulationConfig, workdir: Path, store: Store, report_path:
     write_report(report_path, sim, planted, findings, campaigns, ev)
     seconds["report"] = time.monotonic() - t
     return DemoResult(sim, ing, det, how, findings, campaigns, ev, planted, report_path, seconds)
+
+
+def _day_paths(logs: Path, day: str) -> list[Path]:
+    """A day's files: the Windows file by name (always a known format), the Zeek and Linux day
+    folders (content in no known format there is a warning, not an error)."""
+    out = sorted((logs / "windows").glob(f"*-{day}.*"))
+    out += [d for d in (logs / "zeek" / day, logs / "linux" / day) if d.is_dir()]
+    return out
+
+
+def _simulate_child(config: SimulationConfig, out: str, queue: Any) -> None:
+    """Run the simulation in a child process, reporting each finished day."""
+    class _Q:
+        def start(self, days: int) -> None:
+            queue.put(("start", days, 0))
+
+        def day(self, index: int, events: int) -> None:
+            queue.put(("day", index, events))
+    try:
+        report = simulate(config, Path(out), _Q())
+        queue.put(("done", report, 0))
+    except BaseException as e:  # reported to the parent, which raises
+        import traceback
+        queue.put(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}", 0))
+
+
+def simulate_and_ingest(config: SimulationConfig, sim_dir: Path, store: Store,
+                        progress: DemoProgress | None = None) -> tuple[SimulationReport, IngestReport]:
+    """Simulate in a child process and ingest each day as soon as it is complete, so the two
+    use both cores; the result is the same as simulating, then ingesting `logs/`."""
+    import multiprocessing as mp
+    from datetime import timedelta
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_simulate_child, args=(config, str(sim_dir), queue), daemon=True)
+    child.start()
+    bar = progress.sim() if progress else None
+    total = IngestReport("demo")
+    done_days = 0
+    report: SimulationReport | None = None
+
+    def take(upto: int) -> None:
+        nonlocal done_days
+        while done_days < upto:
+            day = (config.start + timedelta(days=done_days)).isoformat()
+            paths = _day_paths(sim_dir / "logs", day)
+            if paths:
+                r = ingest(store, paths, workers=1, command="demo")
+                total.sources += r.sources
+                total.events += r.events
+                total.warnings += r.warnings
+                total.failed += r.failed
+                total.unknown.extend(r.unknown)
+                total.by_table.update(r.by_table)
+                total.by_format.update(r.by_format)
+            done_days += 1
+            if progress is not None:
+                progress.ingested(done_days, total.events)
+
+    t0 = time.monotonic()
+    try:
+        while report is None:
+            kind, value, events = queue.get()
+            if kind == "start" and bar is not None:
+                bar.start(int(value))
+            elif kind == "day":
+                if bar is not None:
+                    bar.day(int(value), int(events))
+                take(int(value))  # every day before this one is complete on disk
+            elif kind == "done":
+                report = value
+            elif kind == "error":
+                raise RuntimeError(f"simulation failed: {value}")
+        take(config.days)
+    finally:
+        child.join(timeout=5)
+        if child.is_alive():
+            child.terminate()
+    total.seconds = time.monotonic() - t0
+    return report, total
 
 
 def best_campaign(result_campaigns: list[Campaign], ev: Evaluation) -> Campaign | None:

@@ -14,9 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from aptwatch.cli.common import StoreOpt, err_console
-from aptwatch.cli.ingest import BarProgress
 from aptwatch.errors import InputError
-from aptwatch.ingest import Progress as IngestProgress
 from aptwatch.simulate.config import SimulationConfig
 from aptwatch.simulate.engine import SimProgress, SimulationReport
 from aptwatch.simulate.engine import simulate as run_simulation
@@ -32,9 +30,13 @@ class DayBar:
 
     def __init__(self, console: Console, label: str = "simulate") -> None:
         self.bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
-                            TextColumn("{task.fields[events]}", markup=False), TimeElapsedColumn(),
+                            TextColumn("{task.fields[events]}", markup=False),
+                            TextColumn("{task.fields[note]}", markup=False), TimeElapsedColumn(),
                             console=console, transient=True)
-        self.task = self.bar.add_task(label, total=1, events="")
+        self.task = self.bar.add_task(label, total=1, events="", note="")
+
+    def note(self, text: str) -> None:
+        self.bar.update(self.task, note=text)
 
     def start(self, days: int) -> None:
         self.bar.update(self.task, total=days)
@@ -157,7 +159,7 @@ def demo(
 
     class _Progress:
         def __init__(self) -> None:
-            self.bars: list[DayBar | BarProgress] = []
+            self.bars: list[DayBar] = []
 
         def phase(self, name: str) -> None:
             for b in self.bars:
@@ -170,10 +172,9 @@ def demo(
             self.bars.append(b)
             return b
 
-        def ingest(self) -> IngestProgress:
-            b = BarProgress(console)
-            self.bars.append(b)
-            return b
+        def ingested(self, days: int, events: int) -> None:
+            for b in self.bars:
+                b.note(f"| ingested {days} d, {events:,} events")
 
     prog = _Progress()
     try:
