@@ -26,7 +26,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     for stage in ("reconnaissance", "initial_compromise", "lateral_movement", "data_exfiltration",
                   "maintain_presence"):
         assert stage in out
-    assert "demo: simulate" in r.stderr and "demo: ingest" in r.stderr  # progress on stderr
+    assert "demo: simulate + ingest" in r.stderr and "demo: detect" in r.stderr  # progress on stderr
     ingested = int(out.split("aptwatch: ingested ")[1].split(" events")[0].replace(",", ""))
     assert ingested > 1000
     if len(DETECTORS) == 0:
