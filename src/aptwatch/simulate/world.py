@@ -48,6 +48,20 @@ class World:
     domain_guid: str
     #: scheduled follow-ups: (time, activity, rng) added by activities for later (engine drains)
     later: list[tuple[float, Activity, Rng]] = field(default_factory=list)
+    #: per host: what it still has cached (DNS answers, Kerberos service tickets) -> expiry time
+    caches: dict[int, dict[str, float]] = field(default_factory=dict)
+
+    def cached(self, host: Host, key: str, t: float, lifetime: float) -> bool:
+        """True when `host` still holds `key` at time t; otherwise remember it until t + lifetime."""
+        cache = self.caches.setdefault(host.idx, {})
+        exp = cache.get(key)
+        if exp is not None and exp > t:
+            return True
+        if len(cache) > 512:  # keep it small: forget what has expired
+            for k in [k for k, e in cache.items() if e <= t]:
+                del cache[k]
+        cache[key] = t + lifetime
+        return False
 
     @property
     def realm(self) -> str:
@@ -76,11 +90,14 @@ def resolve_ip(w: World, name: str) -> str:
 
 def lookup(w: World, rng: Rng, t: float, host: Host, proc: Proc | None, name: str, *, qtype: str = "A",
            force_sysmon: bool = False) -> str:
-    """`host` resolves `name` through its DC: dns.log (+ Sysmon 22 when the config records it)."""
+    """`host` resolves `name` through its DC: dns.log (+ Sysmon 22 when the config records it),
+    unless the answer is still in its DNS client cache."""
     ip = resolve_ip(w, name)
     dc = w.org.dc_for(host)
     internal = name.lower().endswith(w.org.domain)
     ttl = 600.0 if internal else float(rng.choice((60, 300, 300, 3600)))
+    if w.cached(host, "dns:" + name, t, ttl):
+        return ip
     w.net.dns(w.sink, t, rng, host.ip, dc.ip, name, qtype=qtype, answers=(ip,), ttl=ttl, host=host.key)
     if proc is not None and host.os == "windows":
         winlog.dns_query(w.sink, w.st(host), t + 0.002, proc, name, f"::ffff:{ip};", force=force_sysmon)
@@ -102,7 +119,10 @@ def https(w: World, rng: Rng, t: float, host: Host, proc: Proc | None, domain: s
 
 def service_ticket(w: World, rng: Rng, t: float, client: Host, user_name: str, spn: str, service_account: str,
                    service_sid: str, enc: str = "0x12") -> None:
-    """A TGS for `spn`: 4769 on the client's DC and a kerberos.log TGS record."""
+    """A TGS for `spn`: 4769 on the client's DC and a kerberos.log TGS record - unless the client
+    still holds a ticket for it (tickets live 10 hours)."""
+    if w.cached(client, f"tgs:{user_name}:{spn}:{enc}", t, 36000.0):
+        return
     dc = w.org.dc_for(client)
     sport = rng.port()
     winlog.kerberos_tgs(w.sink, w.st(dc), t + 0.004, user_name, w.realm, service_account, service_sid, client.ip,
