@@ -92,7 +92,9 @@ def test_long_window_spreads_stages_over_weeks(tmp_path: Path) -> None:
                        campaign_start_days=(1,))
     c = json.loads((report.out / "truth" / "campaigns.json").read_text())[0]
     st = c["stages"]
-    span = _ts(st["maintain_presence"]["first"]) - _ts(st["initial_compromise"]["first"])
-    assert span > 14 * 86400  # low and slow: weeks from the foothold to the end
-    gaps = [_ts(st[b.value]["first"]) - _ts(st[a.value]["first"]) for a, b in itertools.pairwise(STAGE_ORDER)]
+    span = _ts(st["data_exfiltration"]["last"]) - _ts(st["initial_compromise"]["first"])
+    assert span > 14 * 86400  # low and slow: weeks from the foothold to the last exfiltrated chunk
+    exfil = _ts(st["data_exfiltration"]["last"]) - _ts(st["data_exfiltration"]["first"])
+    assert exfil > 3 * 86400 and st["data_exfiltration"]["events"] > 10  # a drip, not a dump
+    gaps = [_ts(st[b.value]["first"]) - _ts(st[a.value]["first"]) for a, b in itertools.pairwise(STAGE_ORDER[:-1])]
     assert sum(g > 86400 for g in gaps) >= 4  # days between most stages

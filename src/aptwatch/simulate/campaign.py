@@ -146,6 +146,8 @@ class CampaignRunner:
                 day0 = t - t % 86400.0
                 cand = day0 + rng.uniform(lo, hi) * 3600.0
                 t = cand if cand >= t or gap == 0 else cand + 86400.0 * (1 if cand < t - 3600 else 0)
+            else:
+                t += rng.uniform(600.0, 4 * 3600.0) * scale
             out[st] = t
         return out
 
@@ -349,14 +351,24 @@ class CampaignRunner:
         pub = [h for h in self._org_hosts if h.public]
         return pub[0] if pub else self.patient_zero
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self, written: dict[tuple[str, str], list[float]] | None = None) -> dict[str, Any]:
+        """The campaign as planted. With `written` (the writers' per-stage first/last event time and
+        count), stage times are those of the events in the logs, beacons and drips included."""
         p = self.profile
+        stages: dict[str, dict[str, Any]] = {}
+        for k, v in sorted(self.timeline.items(), key=lambda kv: STAGE_INDEX[kv[0]]):
+            first, last, events = v.first, v.last, 0
+            if written and (self.id, k) in written:
+                first, last, n = written[(self.id, k)]
+                events = int(n)
+            stages[k] = {"first": iso_ms(first), "last": iso_ms(last), "steps": v.steps, "events": events}
+        firsts = [t for (c, _), (t, _, _) in (written or {}).items() if c == self.id]
         return {
             "id": self.id, "profile": p.key, "name": p.name, "group_id": p.group_id, "source": p.source,
             "description": p.description,
-            "stages": {k: {"first": iso_ms(v.first), "last": iso_ms(v.last), "steps": v.steps}
-                       for k, v in sorted(self.timeline.items(), key=lambda kv: STAGE_INDEX[kv[0]])},
-            "first_activity": iso_ms(min((m.first for m in self.timeline.values()), default=self.start)),
+            "stages": stages,
+            "first_activity": iso_ms(min(firsts) if firsts else
+                                     min((m.first for m in self.timeline.values()), default=self.start)),
             "hosts": list(self.hosts_touched), "patient_zero": self.patient_zero.key,
             "accounts": [u.sam for u in self.stolen],
             "infrastructure": {"c2_domains": list(self.c2_domains), "c2_ips": list(self.c2_ips),

@@ -131,7 +131,8 @@ def simulate(config: SimulationConfig, out: Path, progress: SimProgress | None =
     finally:
         outputs.close()
     report = SimulationReport(out, sum(sink.counts.values()), dict(sorted(sink.counts.items())), sink.malicious,
-                              outputs.files(), [c.manifest() for c in campaigns], time.monotonic() - t_start,
+                              outputs.files(), [c.manifest(outputs.truth_stats) for c in campaigns],
+                              time.monotonic() - t_start,
                               sink.peak_pending, len(org.hosts), config.days)
     _write_manifests(out, config, org, report, campaigns)
     return report
@@ -148,7 +149,7 @@ def _write_manifests(out: Path, config: SimulationConfig, org: Org, report: Simu
                      campaigns: list[CampaignRunner]) -> None:
     truth = out / "truth"
     opts = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
-    (truth / "campaigns.json").write_bytes(orjson.dumps([c.manifest() for c in campaigns], option=opts) + b"\n")
+    (truth / "campaigns.json").write_bytes(orjson.dumps(report.campaigns, option=opts) + b"\n")
     inventory = {
         "domain": org.domain, "netbios": org.netbios, "domain_sid": org.domain_sid,
         "hosts": [{"name": h.name, "fqdn": h.fqdn, "key": h.key, "ip": h.ip, "role": h.role, "os": h.os,

@@ -441,6 +441,8 @@ class Outputs:
         self._records: dict[tuple[int, str], int] = {}
         self._truth = open(self.truth_dir / "ground_truth.jsonl", "wb", buffering=BUF)  # noqa: SIM115
         self.truth_lines = 0
+        #: (campaign, stage) -> [first time, last time, events]: the stage timeline as written
+        self.truth_stats: dict[tuple[str, str], list[float]] = {}
 
     def write_win(self, t: float, host: Host, channel: str, eid: int, data: Mapping[str, Any],
                   user: Account | None, exec_pid: int, user_data: str | None) -> Written:
@@ -469,6 +471,12 @@ class Outputs:
                **extra}
         self._truth.write(orjson.dumps(rec, option=orjson.OPT_SORT_KEYS) + b"\n")
         self.truth_lines += 1
+        st = self.truth_stats.get((truth.campaign, truth.stage))
+        if st is None:
+            self.truth_stats[(truth.campaign, truth.stage)] = [t, t, 1.0]
+        else:
+            st[1] = t
+            st[2] += 1
 
     def close_before(self, day: str) -> None:
         """Close every file of a day before `day` (all its events are written): a reader may
