@@ -23,6 +23,7 @@ from harness import Measure, machine, measure
 
 
 def run_sim(out: str, hosts: int, days: int, compress: bool) -> tuple[int, dict[str, Any]]:
+    import resource
     from pathlib import Path
 
     from aptwatch.simulate.config import SimulationConfig
@@ -30,9 +31,10 @@ def run_sim(out: str, hosts: int, days: int, compress: bool) -> tuple[int, dict[
 
     r = simulate(SimulationConfig(hosts=hosts, days=days, seed=42, profiles=("apt29",), compress=compress,
                                   campaign_start_days=(0,)), Path(out))
+    ru = resource.getrusage(resource.RUSAGE_SELF)
     size = sum(f.stat().st_size for f in Path(out).rglob("*") if f.is_file())
     return r.events, {"bytes": size, "peak_pending": r.peak_pending, "by_stream": r.by_stream,
-                      "malicious": r.malicious}
+                      "malicious": r.malicious, "cpu": ru.ru_utime + ru.ru_stime}
 
 
 def run_baseline(out: str, n: int) -> tuple[int, dict[str, Any]]:
@@ -47,12 +49,15 @@ def run_baseline(out: str, n: int) -> tuple[int, dict[str, Any]]:
                           "CommandLine": "C:\\Windows\\system32\\svchost.exe -k netsvcs -p",
                           "User": "NT AUTHORITY\\SYSTEM", "Hashes": "SHA1=" + "A" * 40 + ",MD5=" + "B" * 32,
                           "ParentImage": "C:\\Windows\\services.exe"}}}
+    import resource
+
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "baseline.ndjson"), "wb", buffering=1 << 20) as f:
         for i in range(n):
             rec["winlog"]["record_id"] = str(i)  # type: ignore[index]
             f.write(orjson.dumps(rec) + b"\n")
-    return n, {}
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return n, {"cpu": ru.ru_utime + ru.ru_stime}
 
 
 def main() -> None:
@@ -73,26 +78,29 @@ def main() -> None:
             shutil.rmtree(os.path.join(work, "base"), ignore_errors=True)
             rows.append((days, ours, base))
             print(f"{args.hosts} hosts x {days} d: {ours.items:,} events in {ours.seconds:.1f}s "
-                  f"({ours.rate:,.0f}/s), peak RSS {ours.peak_rss_mb:,.0f} MB, peak pending "
-                  f"{ours.extra['peak_pending']:,}; baseline {base.rate:,.0f}/s", flush=True)
+                  f"({ours.rate:,.0f}/s; {ours.items / ours.extra['cpu']:,.0f}/CPU-s), peak RSS "
+                  f"{ours.peak_rss_mb:,.0f} MB, peak pending {ours.extra['peak_pending']:,}; baseline "
+                  f"{base.rate:,.0f}/s ({base.items / base.extra['cpu']:,.0f}/CPU-s)", flush=True)
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
     print()
     print(f"### Simulator scale ({'gzip' if args.compress else 'plain'} files)\n")
     print(f"Machine: {machine()}.\n")
-    print("| window | events | events/host/day | aptwatch events/s | baseline events/s | ratio | peak RSS MB | "
-          "output GB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| window | events | events/host/day | aptwatch events/s (wall) | aptwatch events/CPU-s | "
+          "baseline events/CPU-s | ratio (CPU) | peak RSS MB | output GB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for days, ours, base in rows:
+        cpu_rate, base_cpu = ours.items / ours.extra["cpu"], base.items / base.extra["cpu"]
         print(f"| {args.hosts} hosts x {days} d | {ours.items:,} | {ours.items / args.hosts / days:,.0f} | "
-              f"{ours.rate:,.0f} | {base.rate:,.0f} | {ours.rate / base.rate:.2f} | {ours.peak_rss_mb:,.0f} | "
-              f"{ours.extra['bytes'] / 1e9:.2f} |")
+              f"{ours.rate:,.0f} | {cpu_rate:,.0f} | {base_cpu:,.0f} | {cpu_rate / base_cpu:.2f} | "
+              f"{ours.peak_rss_mb:,.0f} | {ours.extra['bytes'] / 1e9:.2f} |")
     days, ours, _ = rows[-1]
     per_day = ours.items / days
     total = per_day * 180
+    cpu_rate = ours.items / ours.extra["cpu"]
     print(f"\nExtrapolated (not measured): {args.hosts} hosts x 180 days = {total / 1e6:,.0f}M events, "
-          f"{total / ours.rate / 3600:.1f} h at the measured rate, "
+          f"{total / cpu_rate / 3600:.1f} h of CPU at the measured rate per CPU-second, "
           f"{ours.extra['bytes'] / days * 180 / 1e9:,.0f} GB of {'gzip' if args.compress else 'plain'} files, "
           f"peak RSS as measured (flat in the window length).")
 

@@ -279,7 +279,9 @@ def user_app(host: Host) -> Activity:
         image, cmd = rng.choice(USER_APPS)
         if "Code.exe" in image and s.user.department not in ("it", "engineering", "research"):
             image, cmd = USER_APPS[0]
-        p = winlog.spawn(w.sink, st, t, s.explorer, image, cmd.format(u=s.user.sam, n=rng.randint(1000, 9999)),
+        parent = st.procs["svc_dcom"] if image == "smartscreen.exe" else s.explorer  # COM-activated
+        p = winlog.spawn(w.sink, st, t, parent, image, cmd.format(u=s.user.sam, n=rng.randint(1000, 9999)),
+                         user=s.user.account, logon_id=s.logon_id, integrity="Medium",
                          cwd=f"C:\\Users\\{s.user.sam}\\")
         winlog.terminate(w.sink, st, t + rng.uniform(20, 5400), p)
     return run
