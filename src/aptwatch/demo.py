@@ -206,14 +206,17 @@ def best_campaign(result_campaigns: list[Campaign], ev: Evaluation) -> Campaign 
 
 def planted_rows(planted: dict[str, Any], ev: Evaluation) -> list[dict[str, Any]]:
     stages = planted.get("stages", {})
-    found = set(ev.stages_detected.get(planted.get("id", ""), []))
+    titles = ev.stage_titles.get(planted.get("id", ""), {})
     rows = []
     for st in STAGE_ORDER:
         m = stages.get(st.value)
         if m is None:
             continue
+        found = titles.get(st.value, [])
         rows.append({"stage": st.value, "first": m["first"], "last": m["last"], "steps": m["steps"],
-                     "found by aptwatch": "yes" if st.value in found else "no"})
+                     "events": m.get("events", 0),
+                     "found by aptwatch": ("yes: " + "; ".join(found[:3]) + (" ..." if len(found) > 3 else ""))
+                     if found else "no"})
     return rows
 
 
@@ -229,7 +232,8 @@ def write_report(path: Path, sim: SimulationReport, planted: dict[str, Any], fin
         "Findings on planted events": f"{ev.true_findings:,}",
         "Campaigns detected": f"{ev.detected_campaigns} ({ev.true_campaigns} match the planted campaign)",
     }
-    sections = [Section("Planted campaign (ground truth)", ["stage", "first", "last", "steps", "found by aptwatch"],
+    sections = [Section("Planted campaign (ground truth)",
+                        ["stage", "first", "last", "steps", "events", "found by aptwatch"],
                         planted_rows(planted, ev),
                         f"Hosts: {' -> '.join(planted.get('hosts', []))}. Techniques: "
                         f"{', '.join(planted.get('techniques', []))}.")]

@@ -196,7 +196,8 @@ def _print_summary(r: DemoResult) -> None:
     w(f"aptwatch demo: {r.sim.hosts} hosts, {r.sim.days} days, {r.sim.events:,} simulated events\n\n")
     w(f"Planted (ground truth): {p.get('name', '-')} ({p.get('group_id') or '-'}) campaign {p.get('id', '-')}\n")
     for row in rows_of(p, ev):
-        w(f"  {row['stage']:<20} {row['first'][:16].replace('T', ' ')}  found: {row['found by aptwatch']}\n")
+        w(f"  {row['stage']:<20} {row['first'][:16].replace('T', ' ')}  {row['events']:>6,} events  "
+          f"found: {row['found by aptwatch']}\n")
     w(f"  hosts: {' -> '.join(p.get('hosts', []))}\n\n")
     det = ", ".join(f"{k} {v:,}" for k, v in sorted(r.detect.by_detector.items())) or "no detector registered"
     w(f"aptwatch: ingested {r.ingest.events:,} events; {len(r.findings):,} findings ({det}); "

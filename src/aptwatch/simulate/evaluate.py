@@ -110,6 +110,8 @@ class Evaluation:
     host_days: float
     finding_stage: dict[str, Counter[str]] = field(default_factory=dict)
     campaign_match: dict[str, str | None] = field(default_factory=dict)
+    #: campaign -> stage -> titles of the findings on its planted events (most frequent first)
+    stage_titles: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     @property
     def campaign_precision(self) -> float | None:
@@ -152,6 +154,7 @@ def evaluate(truth: Truth, labels: pa.Table, findings: list[Finding], campaigns:
     true_of: dict[str, Counter[str]] = {}
     stage_hits: dict[str, set[str]] = defaultdict(set)
     finding_stage: dict[str, Counter[str]] = defaultdict(Counter)
+    titles: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     for f in findings:
         hits = Counter(by_event[e.event_id] for e in f.evidence if e.event_id and e.event_id in by_event)
         if hits:
@@ -159,6 +162,7 @@ def evaluate(truth: Truth, labels: pa.Table, findings: list[Finding], campaigns:
             for (c, st), _ in hits.items():
                 stage_hits[c].add(st)
                 finding_stage[c][st] += 1
+                titles[c][st][f.title] += 1
     detected = [c for c in campaigns if c.detected_at is not None]
     true_campaigns, false_campaigns = 0, 0
     recalled: dict[str, datetime] = {}
@@ -185,4 +189,5 @@ def evaluate(truth: Truth, labels: pa.Table, findings: list[Finding], campaigns:
         planted, planted_stages, labels.num_rows, truth.events.num_rows, len(findings), len(true_of),
         {c: sorted(s, key=lambda x: STAGE_INDEX.get(x, 99)) for c, s in stage_hits.items()},
         len(detected), true_campaigns, false_campaigns, sorted(recalled), ttd, float(truth.hosts * truth.days),
-        dict(finding_stage), match)
+        dict(finding_stage), match,
+        {c: {st: [t for t, _ in n.most_common()] for st, n in by.items()} for c, by in titles.items()})
