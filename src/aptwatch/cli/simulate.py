@@ -183,6 +183,9 @@ def demo(
         prog.phase("done")
         if out is None and store is None:
             shutil.rmtree(tmp, ignore_errors=True)
+        elif out is None:
+            console.print(f"simulated logs kept in {tmp / 'simulation'} (the store's evidence points there)",
+                          markup=False)
     _print_summary(result)
 
 

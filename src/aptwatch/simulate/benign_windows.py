@@ -42,8 +42,8 @@ def interactive_logon(host: Host, user: User) -> Activity:
         session = Session(user, lid, 2, t)
         st.session = session
         ui = winlog.spawn(w.sink, st, t + 1.2, st.procs["winlogon"], "userinit.exe",
-                          "C:\\Windows\\system32\\userinit.exe", user=user.account, logon_id=lid, integrity="Medium")
-        ui.session = 1
+                          "C:\\Windows\\system32\\userinit.exe", user=user.account, logon_id=lid, integrity="Medium",
+                          session=1)
         ex = winlog.spawn(w.sink, st, t + 2.0, ui, "explorer.exe", "C:\\Windows\\Explorer.EXE",
                           cwd="C:\\Windows\\system32\\")
         session.explorer = ex
@@ -333,8 +333,8 @@ def admin_rdp(host: Host, admin: User, target: Host) -> Activity:
         lid = winlog.logon(w.sink, tst, t + 7, admin.account, 10, ip=host.ip, port=str(sport), auth="Negotiate",
                            workstation=host.name, privileged=True)
         ui = winlog.spawn(w.sink, tst, t + 8, tst.procs["winlogon"], "userinit.exe",
-                          "C:\\Windows\\system32\\userinit.exe", user=admin.account, logon_id=lid, integrity="High")
-        ui.session = 2
+                          "C:\\Windows\\system32\\userinit.exe", user=admin.account, logon_id=lid, integrity="High",
+                          session=2)
         ex = winlog.spawn(w.sink, tst, t + 8.5, ui, "explorer.exe", "C:\\Windows\\Explorer.EXE")
         winlog.spawn(w.sink, tst, t + 9, tst.procs["svc_termsvc"], "rdpclip.exe", "rdpclip", user=admin.account,
                      logon_id=lid, integrity="High")

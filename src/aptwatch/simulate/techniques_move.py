@@ -194,7 +194,8 @@ def rdp(ctx: AttackCtx, t: float) -> None:
     lid = winlog.logon(ctx.w.sink, tst, t + 1, user.account, 10, ip=ctx.host.ip, port=str(sport), auth="Negotiate",
                        workstation=ctx.host.name, privileged=True)
     ui = winlog.spawn(ctx.w.sink, tst, t + 2, tst.procs["winlogon"], "userinit.exe",
-                      "C:\\Windows\\system32\\userinit.exe", user=user.account, logon_id=lid, integrity="High")
+                      "C:\\Windows\\system32\\userinit.exe", user=user.account, logon_id=lid, integrity="High",
+                      session=2)
     ex = winlog.spawn(ctx.w.sink, tst, t + 2.5, ui, "explorer.exe", "C:\\Windows\\Explorer.EXE")
     winlog.spawn(ctx.w.sink, tst, t + 3, tst.procs["svc_termsvc"], "rdpclip.exe", "rdpclip", user=user.account,
                  logon_id=lid, integrity="High")

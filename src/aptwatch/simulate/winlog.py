@@ -197,14 +197,14 @@ def _logon_guid(st: WinState, p: Proc) -> str:
 
 def spawn(sink: Sink, st: WinState, t: float, parent: Proc, image: str | Binary, cmd: str, *,
           user: Account | None = None, logon_id: int | None = None, integrity: str | None = None,
-          cwd: str | None = None, hashes: FileHashes | None = None) -> Proc:
+          cwd: str | None = None, hashes: FileHashes | None = None, session: int | None = None) -> Proc:
     """A new process: Sysmon 1 and (if audited) Security 4688."""
     b = image if isinstance(image, Binary) else catalog.binary(image)
     u = user or parent.user
     lid = logon_id if logon_id is not None else parent.logon_id
     il = integrity or parent.integrity
-    p = Proc(st.host, st.new_pid(), st.new_guid(t), b, cmd, u, lid, il, parent.session, parent, t,
-             cwd or parent.cwd, hashes)
+    p = Proc(st.host, st.new_pid(), st.new_guid(t), b, cmd, u, lid, il,
+             parent.session if session is None else session, parent, t, cwd or parent.cwd, hashes)
     h = hashes or file_hashes(b.path)
     sink.win(t, st.host, SYSMON, 1, {
         "RuleName": "-", "UtcTime": utc_ms(t), "ProcessGuid": p.guid, "ProcessId": str(p.pid), "Image": b.path,
