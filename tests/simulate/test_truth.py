@@ -79,6 +79,7 @@ def test_truth_is_time_ordered_and_low_and_slow(wlb: SimulationReport) -> None:
     truth = _truth(wlb)
     times = [_ts(str(t["time"])) for t in truth]
     assert times == sorted(times)
+    assert wlb.extra["clamped"] == 0  # no activity reached back further than the engine's look-back
     assert wlb.malicious / wlb.events < 0.05  # the campaign is a needle in the haystack
     firsts = {}
     for t in truth:

@@ -133,7 +133,8 @@ def simulate(config: SimulationConfig, out: Path, progress: SimProgress | None =
     report = SimulationReport(out, sum(sink.counts.values()), dict(sorted(sink.counts.items())), sink.malicious,
                               outputs.files(), [c.manifest(outputs.truth_stats) for c in campaigns],
                               time.monotonic() - t_start,
-                              sink.peak_pending, len(org.hosts), config.days)
+                              sink.peak_pending, len(org.hosts), config.days,
+                              {"clamped": sink.clamped, "dropped_after_end": sink.dropped})
     _write_manifests(out, config, org, report, campaigns)
     return report
 
