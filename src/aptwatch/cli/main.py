@@ -19,6 +19,7 @@ from aptwatch.cli import detect as detect_cmds
 from aptwatch.cli import ingest as ingest_cmds
 from aptwatch.cli import query as query_cmds
 from aptwatch.cli import results as results_cmds
+from aptwatch.cli import simulate as simulate_cmds
 from aptwatch.errors import AptwatchError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,6 +62,8 @@ command("campaigns", results_cmds.campaigns)
 command("query", query_cmds.query)
 command("status", query_cmds.status)
 command("formats", query_cmds.formats)
+command("simulate", simulate_cmds.simulate)
+command("demo", simulate_cmds.demo)
 
 
 def _version(value: bool) -> None:
