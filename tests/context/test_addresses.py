@@ -168,8 +168,8 @@ def test_auth_network_dhcp_agent_evidence(store_dir: Path) -> None:
     ])
     assert _claims(store) == {
         ("10.10.2.7", "ws07", "logon"),
-        ("10.10.2.8", "ws08", "kerberos"),
-        ("192.168.1.41", "mkt01", "kerberos"),
+        ("10.10.2.8", "ws08", "machine_account"),
+        ("192.168.1.41", "mkt01", "machine_account"),
         ("192.168.1.41", "mkt01", "host_network"),
         ("fe80::5d91:ea18:e2b5:9755", "mkt01", "host_network"),
         ("10.10.5.50", "laptop-17", "dhcp"),
@@ -296,6 +296,27 @@ def test_ait_ads_agent_addresses_match_the_testbed_inventory(shared: type, store
 
 
 @pytest.mark.shared
+def test_evtx_attack_samples_logon_machine_account_and_sysmon(shared: type, store_dir: Path) -> None:
+    """Real Windows logs (EVTX-ATTACK-SAMPLES): a DC's 4624 network logon of the machine account EXCHANGE$ from
+    192.168.111.87 (privexchange), PC02's 4624 from workstation PC01 at 10.0.2.17 (RDP tunnelling) and PC01's
+    own Sysmon 3 connections from 10.0.2.17 agree on who held those addresses."""
+    root = shared("evtx-attack-samples")
+    store = Store.open(store_dir, create=True)
+    ingest(store, [root / "Privilege Escalation" / "privexchange_dirkjan.evtx",
+                   root / "Command and Control" / "DE_RDP_Tunneling_4624.evtx",
+                   root / "Command and Control" / "DE_sysmon-3-rdp-tun.evtx"])
+    claims = _claims(store)
+    assert {("192.168.111.87", "exchange", "machine_account"), ("192.168.111.87", "exchange", "logon"),
+            ("10.0.2.17", "pc01", "logon"), ("10.0.2.17", "pc01", "host_network")} <= claims, claims
+    # loopback / '-' logons of the DC itself teach nothing; every claim is an internal, single-host address
+    nets = InternalNetworks()
+    assert all(nets.contains(ip) and ip not in ("127.0.0.1", "::1") for ip, _h, _k in claims)
+    book = AddressBook.load(store)
+    assert book.resolve("192.168.111.87", datetime(2019, 2, 2, 9, 20, tzinfo=UTC)) == "exchange"
+    assert book.resolve("::ffff:10.0.2.17", datetime(2019, 2, 16, 10, 5, tzinfo=UTC)) == "pc01"
+
+
+@pytest.mark.shared
 def test_otrf_lsass_campaign_addresses(shared: type, store_dir: Path) -> None:
     """OTRF LSASS campaign 01: Sysmon 3 and Zeek kerberos both put MKT01 at 192.168.1.41 and Sysmon 22
     resolves DC01. Needs the Windows JSON and Zeek parsers (issues 3 and 4); skips until they are merged."""
@@ -311,7 +332,7 @@ def test_otrf_lsass_campaign_addresses(shared: type, store_dir: Path) -> None:
     when = datetime(2023, 8, 15, 10, 0, tzinfo=UTC)
     assert book.resolve("192.168.1.41", when) == "mkt01"
     kinds = {c.kind for c in book.claims("192.168.1.41")}
-    assert {"host_network", "kerberos"} <= kinds, kinds
+    assert {"host_network", "machine_account"} <= kinds, kinds
     assert book.resolve("192.168.1.4", when) == "dc01"
 
 

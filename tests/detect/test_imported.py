@@ -208,6 +208,29 @@ def test_suricata_eve_zeek_notice_and_defender_rows(store_dir: Path) -> None:
     assert d["entities"]["process"] == "C:\\Windows\\System32\\services.exe" and d["entities"]["user"] == "CORP\\alice"
 
 
+@pytest.mark.shared
+def test_defender_antivirus_evtx(shared: type, store_dir: Path) -> None:
+    """Real Defender events (1116 detected + 1117 action taken, Atomic Red Team payloads): one finding per
+    threat and hour, severity from Defender's own threat severity."""
+    store = Store.open(store_dir, create=True)
+    ingest(store, [shared("evtx-attack-samples", "AutomatedTestingTools",
+                          "WinDefender_Events_1117_1116_AtomicRedTeam.evtx")])
+    detect(store)
+    rows = findings(store)
+    (n,) = table_rows(store, "SELECT count(*) AS n, count(DISTINCT signature_id) AS threats FROM ids_alert")
+    assert n["n"] == 11 and len(rows) == n["threats"] == 5
+    # detected (1116, twice for Jsprat) + action taken (1117): same threat, same hour -> one finding
+    assert sorted(r["extra"]["count"] for r in rows) == [2, 2, 2, 2, 3]
+    by_title = {r["title"]: r for r in rows}
+    powersploit = by_title["Trojan:PowerShell/Powersploit.M"]
+    assert powersploit["severity"] == "critical"  # Defender "Severe"
+    assert powersploit["rule_id"] == "microsoft defender antivirus:2147725349"
+    assert powersploit["entities"]["host"] == "msedgewin10" and powersploit["entities"]["user"] == "MSEDGEWIN10\\IEUser"
+    assert "Get-Keystrokes.ps1" in powersploit["entities"]["file"]
+    assert by_title["HackTool:JS/Jsprat"]["severity"] == "high"
+    assert all(not r["tactics"] for r in rows)  # a malware family name says no tactic: none is guessed
+
+
 # ----------------------------------------------------------------------------------------------
 # Real data: AIT-ADS
 # ----------------------------------------------------------------------------------------------

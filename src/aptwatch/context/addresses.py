@@ -11,7 +11,7 @@ Evidence kinds (docs/sources.md, "Address context"):
 |---|---|---|
 | dhcp | `dhcp` table (Zeek dhcp.log), `generic` rows of channel dhcp | assigned address -> host name, |
 |  |  | valid until the lease ends |
-| kerberos | `auth` rows whose account is a machine account (`WS01$`) | client address -> that machine |
+| machine_account | `auth` rows of a machine account (`WS01$`: 4768, 4624, Zeek kerberos) | client address -> host |
 | logon | `auth` rows with a client address and workstation name | IpAddress -> WorkstationName |
 | host_network | `network` rows of host sensors (Sysmon 3: `initiated` known) | own address -> reporting host |
 | agent | `ids_alert` rows naming the host's address (Wazuh agent.ip, AIT-ADS ip) | host_ip -> host |
@@ -26,7 +26,7 @@ Python only normalises the small set of distinct pairs (address spellings, host 
 
 Precedence in `resolve` (documented in docs/sources.md): a DHCP lease whose window holds the
 time wins; otherwise claims current at that time (within `tolerance`) win over stale ones,
-and among them kerberos/logon/host_network/agent beat DNS; ties go to more evidence, then the
+and among them machine_account/logon/host_network/agent beat DNS; ties go to more evidence, then the
 latest. With no time given, rank then evidence decide.
 """
 
@@ -54,7 +54,7 @@ BUILT_WITH_KEY = "host_addresses.networks"
 #: evidence kind -> precedence rank (lower wins)
 KIND_RANK: dict[str, int] = {
     "dhcp": 0,
-    "kerberos": 1,
+    "machine_account": 1,
     "logon": 1,
     "host_network": 1,
     "agent": 1,
@@ -93,8 +93,8 @@ def _kind_queries(prefilter: str) -> dict[str, str]:
                    max(time + to_microseconds(CAST(coalesce(lease, 0) * 1e6 AS BIGINT))) AS valid_until,
                    count(*) AS evidence
             FROM leases WHERE ip IS NOT NULL AND name IS NOT NULL AND time IS NOT NULL GROUP BY ALL""",
-        "kerberos": f"""
-            SELECT src_ip AS ip, {machine} AS name, 'kerberos' AS kind, {agg} FROM auth
+        "machine_account": f"""
+            SELECT src_ip AS ip, {machine} AS name, 'machine_account' AS kind, {agg} FROM auth
             WHERE {scope} AND src_ip IS NOT NULL AND time IS NOT NULL AND target_user LIKE '%$%'
               AND {machine} <> '' AND (outcome IS NULL OR outcome <> 'failure') GROUP BY ALL""",
         "logon": f"""
@@ -227,8 +227,8 @@ def derive_claims(store: Store, ingest_ids: Iterable[str], networks: InternalNet
     with store.session() as s:
         s.register("todo_ingests", pa.table({"ingest_id": pa.array(ids, pa.string())}))
         present = set(s.event_tables())
-        needs = {"dhcp": {"dhcp", "generic"}, "kerberos": {"auth"}, "logon": {"auth"}, "host_network": {"network"},
-                 "agent": {"ids_alert"}, "dns": {"dns"}}
+        needs = {"dhcp": {"dhcp", "generic"}, "machine_account": {"auth"}, "logon": {"auth"},
+                 "host_network": {"network"}, "agent": {"ids_alert"}, "dns": {"dns"}}
         for kind, query in _kind_queries(networks.sql_prefilter("ip")).items():
             if needs[kind] & present:
                 rows.extend(s.sql(query).to_pylist())

@@ -32,6 +32,7 @@ from aptwatch.model.records import IngestWarning, TableBatch
 from aptwatch.sources.base import ReadContext, Source, first_lines
 from aptwatch.sources.jsonl import time_sql
 from aptwatch.sources.lines import iter_line_chunks
+from aptwatch.sources.wazuh import WHITESPACE_SQL
 
 #: the first header columns that identify the format
 HEADER = ("time", "name", "ip", "host", "short")
@@ -115,7 +116,8 @@ class _Plan:
         try:
             parsed = con.sql(f"""
                 WITH s AS (
-                    SELECT record, line, trim(line) = '' AS blank, line = {_sql_str(self.header_line)} AS repeated,
+                    SELECT record, line, trim(line, {WHITESPACE_SQL}) = '' AS blank,
+                           line = {_sql_str(self.header_line)} AS repeated,
                            regexp_full_match(line, {_sql_str(_LINE_RE)}) AS wellformed
                     FROM chunk
                 ), p AS (

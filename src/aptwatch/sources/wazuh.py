@@ -69,6 +69,8 @@ SHADOWED = frozenset({"rule.description", "rule.level", "rule.mitre.tactic", "ru
 MAPPED = frozenset(f for fields in FIELDS.values() for f in fields) - SHADOWED
 _INT_COLUMNS = {"event_code": "INTEGER", "src_port": "INTEGER", "dst_port": "INTEGER"}
 _NO_VALUE = ("", "-", "[]", "(null)")
+#: characters a blank line may hold (DuckDB's trim() alone removes only spaces)
+WHITESPACE_SQL = "' ' || chr(9) || chr(11) || chr(12) || chr(13)"
 
 
 def _unwrap(obj: Any) -> Any:
@@ -188,7 +190,7 @@ class _Plan:
         try:
             valid = con.sql(
                 "SELECT CASE WHEN line <> '' AND json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END "
-                "AS ok, trim(line) <> '' AS nonblank FROM chunk").to_arrow_table()
+                f"AS ok, trim(line, {WHITESPACE_SQL}) <> '' AS nonblank FROM chunk").to_arrow_table()
         finally:
             con.unregister("chunk")
         ok = pc.fill_null(valid.column("ok"), False)
