@@ -20,7 +20,7 @@ from aptwatch.detect.runner import run_detectors
 from aptwatch.ingest import ingest
 from aptwatch.model.finding import Severity
 from aptwatch.store import Store
-from tests.tablerows import put_rows, table_rows
+from tests.tablerows import needs_source, put_rows, table_rows
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 ALL = DetectSettings(min_severity=Severity.INFORMATIONAL)
@@ -199,7 +199,8 @@ def test_suricata_eve_zeek_notice_and_defender_rows(store_dir: Path) -> None:
     # no metadata: GPL category, inbound
     assert f["suricata:2100498"]["tactics"] == ["TA0002"] and f["suricata:2100498"]["severity"] == "medium"
     decoder = f["suricata:2221000"]
-    assert (decoder["tactics"], decoder["severity"], decoder["extra"]["attack_basis"]) == ([], "low", "none")
+    assert (decoder["tactics"], decoder["severity"], decoder["extra"]["attack_basis"]) == \
+        ([], "low", "unmapped:suricata_engine")
     zeek = f["zeek:Scan::Port_Scan"]
     assert (zeek["tactics"], zeek["techniques"], zeek["severity"]) == (["TA0007"], ["T1046"], "low")
     assert zeek["extra"]["message"].startswith("10.1.1.9 scanned")
@@ -302,5 +303,81 @@ def test_blanking_ground_truth_changes_no_finding(shared: type, tmp_path: Path,
             g["evidence"] = [{**e, "event_id": e["event_id"].split("-", 1)[1]} for e in f["evidence"]]
             out.append(g)
         return out
+
+    assert comparable(as_is) == comparable(blank)
+
+
+# ----------------------------------------------------------------------------------------------
+# Real data through the network parsers (Suricata EVE, Zeek)
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.shared
+def test_suricata_eve_alert_samples(shared: type, store_dir: Path) -> None:
+    """ET Open alerts Suricata raised over public pcaps (CCDC, FIRST 2015, honeypot): ET categories and
+    classifications read with direction; policy/info categories and engine events stay unmapped."""
+    needs_source("suricata_eve")
+    root = shared("suricata-alert-samples", "samples")
+    store = Store.open(store_dir, create=True)
+    ingest(store, sorted(root.glob("*/alerts-only.json")))
+    (n,) = table_rows(store, "SELECT count(*) AS n FROM ids_alert WHERE sensor = 'suricata'")
+    assert n["n"] == 207 + 161 + 136 + 44
+    detect(store)
+    rows = findings(store)
+    assert sum(r["extra"]["count"] for r in rows) == n["n"]
+    by_basis: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_basis.setdefault(r["extra"]["attack_basis"], []).append(r)
+    for r in by_basis["et_category:SCAN"]:
+        expected = ["TA0007"] if r["extra"]["direction"] == "internal" else ["TA0043"]
+        assert r["tactics"] == expected, r
+    assert {tuple(r["tactics"]) for r in by_basis["et_category:WEB_SERVER"]} <= {("TA0001",), ("TA0008",)}
+    assert all(not r["tactics"] for b, rs in by_basis.items() if b.startswith("unmapped") for r in rs)
+    assert any(b == "unmapped:et_category:POLICY" for b in by_basis)
+    trojans = by_basis["et_category:TROJAN"] + by_basis.get("et_category:MALWARE", [])
+    assert trojans and all(r["tactics"] == ["TA0011"] for r in trojans)
+    # the host of an alert is a host key, never an outside address
+    from aptwatch.context.networks import InternalNetworks, parse_ip
+
+    nets = InternalNetworks()
+    for r in rows:
+        hosts = r["entities"].get("host", [])
+        for h in [hosts] if isinstance(hosts, str) else hosts:
+            assert parse_ip(h) is None or nets.contains(h), r
+
+
+@pytest.mark.shared
+def test_blanking_zeek_notice_labels_changes_no_finding(shared: type, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stratosphere's labelled Zeek notice.log (columns `label`, `detailedlabel`): blanking them changes nothing."""
+    needs_source("zeek_tsv")
+    text = shared("stratosphere-zeek", "008-zeek-mixed", "data", "notice.log.labeled").read_text()
+    lines = text.split("\n")
+    fields = next(ln for ln in lines if ln.startswith("#fields")).split("\t")[1:]
+    cols = [fields.index("label"), fields.index("detailedlabel")]
+    blanked = []
+    for ln in lines:
+        if ln and not ln.startswith("#"):
+            parts = ln.split("\t")
+            for c in cols:
+                parts[c] = "-"
+            ln = "\t".join(parts)
+        blanked.append(ln)
+    assert blanked != lines
+    results = []
+    for name, content in (("as_is", text), ("blanked", "\n".join(blanked))):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "notice.log").write_text(content)
+        monkeypatch.chdir(d)
+        store = Store.open(d / "store", create=True)
+        ingest(store, ["notice.log"])
+        detect(store)
+        (labels,) = table_rows(store, "SELECT count(DISTINCT data->>'detailedlabel') AS n FROM ids_alert")
+        results.append((findings(store), labels["n"]))
+    (as_is, n_as_is), (blank, n_blank) = results
+    assert n_as_is > 1 and n_blank <= 1 and len(as_is) > 5
+
+    def comparable(fs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**f, "evidence": [{**e, "event_id": e["event_id"].split("-", 1)[1]} for e in f["evidence"]]}
+                for f in fs]
 
     assert comparable(as_is) == comparable(blank)

@@ -75,12 +75,14 @@ def _kind_queries(prefilter: str) -> dict[str, str]:
           "count(*) AS evidence"
     machine = r"regexp_extract(target_user, '^(?:[^\\]*\\)?([^\\/@$]+)\$(?:[/@].*)?$', 1)"
     dhcp_name = "coalesce(nullif(nullif(trim(host_name), ''), '-'), nullif(nullif(trim(client_fqdn), ''), '-'))"
+    # Zeek dhcp.log in `generic`: fields in `data` (TSV) or `raw` itself (JSON, where raw is the flat record)
+    doc = "(CASE WHEN starts_with(data, '{') THEN data WHEN starts_with(raw, '{') THEN raw END)"
     generic_dhcp = (
-        "SELECT time, json_extract_string(raw, '$.assigned_addr') AS ip, "
-        "coalesce(nullif(json_extract_string(raw, '$.host_name'), ''), "
-        "nullif(json_extract_string(raw, '$.client_fqdn'), '')) AS name, "
-        "TRY_CAST(json_extract_string(raw, '$.lease_time') AS DOUBLE) AS lease "
-        f"FROM generic WHERE {scope} AND channel = 'dhcp' AND starts_with(raw, '{{')"
+        f"SELECT time, json_extract_string({doc}, '$.assigned_addr') AS ip, "
+        f"coalesce(nullif(json_extract_string({doc}, '$.host_name'), ''), "
+        f"nullif(json_extract_string({doc}, '$.client_fqdn'), '')) AS name, "
+        f"TRY_CAST(json_extract_string({doc}, '$.lease_time') AS DOUBLE) AS lease "
+        f"FROM generic WHERE {scope} AND channel = 'dhcp'"
     )
     return {
         "dhcp": f"""

@@ -35,7 +35,7 @@ import orjson
 import pyarrow as pa
 
 from aptwatch.context.addresses import AddressBook
-from aptwatch.context.networks import InternalNetworks, configured_networks
+from aptwatch.context.networks import InternalNetworks, configured_networks, parse_ip
 from aptwatch.detect.alert_mapping import (
     MAPPED_DEFAULT_SEVERITY,
     UNMAPPED_DEFAULT_SEVERITY,
@@ -202,8 +202,9 @@ class ImportedAlerts(Detector):
         else:
             severity = UNMAPPED_DEFAULT_SEVERITY
         t0: datetime = g["t0"]
-        resolved = {ip: h for ip in (g["src_ip"], g["dst_ip"]) if ip and (h := book.resolve(ip, t0))}
-        hosts = [h for h in (g["host"], *resolved.values()) if h]
+        resolved = {ip: h for ip in (g["host"], g["src_ip"], g["dst_ip"]) if ip and parse_ip(ip) is not None
+                    and (h := book.resolve(ip, t0))}
+        hosts = [h for h in (_host_entity(g["host"], resolved, networks), *resolved.values()) if h]
         evidence = [Evidence(e["source"], e["record"], "ids_alert", e["time"], e["event_id"]) for e in g["evidence"]]
         title = sig or sid or f"{sensor} alert"
         n = int(g["n"])
@@ -251,6 +252,17 @@ def _describe(sensor: str, title: str, n: int, g: dict[str, Any], resolved: dict
     parts.append(f"between {iso(g['t0'])} and {iso(g['t1'])}")
     text = " ".join(parts)
     return f"{text}. First: {message}" if message else text
+
+
+def _host_entity(host: str | None, resolved: dict[str, str], networks: InternalNetworks) -> str | None:
+    """The alert's host as an entity: network sensors key a record by an address (the internal endpoint); that
+    address becomes the host it belonged to when known, stays when internal, and is dropped when external (an
+    outside address is not one of our hosts; it stays in src_ip / dst_ip)."""
+    if host is None or parse_ip(host) is None:
+        return host
+    if host in resolved:
+        return resolved[host]
+    return host if networks.contains(host) else None
 
 
 def _direction(src: str | None, dst: str | None, networks: InternalNetworks) -> Direction:
