@@ -107,7 +107,8 @@ class ImportedAlerts(Detector):
         profiles = self._metadata(s, " AND ".join(where))
         networks = configured_networks(store)
         book = AddressBook.load(store)
-        findings = [self._finding(g, profiles, networks, book, bucket) for g in groups]
+        readings: dict[tuple[Any, ...], Attack] = {}  # one ATT&CK reading per distinct alert profile, not per group
+        findings = [self._finding(g, profiles, networks, book, bucket, readings) for g in groups]
         stats["groups"] = len(findings)
         stats["alerts"] = sum(int(g["n"]) for g in groups)
         stats["mapped"] = sum(1 for f in findings if f.tactics or f.techniques)
@@ -186,14 +187,21 @@ class ImportedAlerts(Detector):
 
     # -- one finding per group ------------------------------------------------------------------
     def _finding(self, g: dict[str, Any], profiles: dict[tuple[str, str | None, str | None], dict[str, Any]],
-                 networks: InternalNetworks, book: AddressBook, bucket: int) -> Finding:
+                 networks: InternalNetworks, book: AddressBook, bucket: int,
+                 readings: dict[tuple[Any, ...], Attack]) -> Finding:
         sensor, sid, sig = g["sensor"], g["signature_id"], g["signature"]
         md_tac, md_tech, md_sev = metadata_ids(profiles.get((sensor, sid, sig), {}))
         direction = _direction(g["src_ip"], g["dst_ip"], networks)
-        attack: Attack = infer_attack(
-            sensor=sensor, signature_id=sid, signature=sig, categories=g["categories"] or [],
-            rule_groups=split_ids(g["groups"] or []), mitre_tactics=split_ids([*(g["tactics"] or []), *md_tac]),
-            mitre_techniques=split_ids([*(g["techniques"] or []), *md_tech]), direction=direction)
+        groups = split_ids(g["groups"] or [])
+        tactics = split_ids([*(g["tactics"] or []), *md_tac])
+        techniques = split_ids([*(g["techniques"] or []), *md_tech])
+        profile = (sensor, sid, sig, tuple(g["categories"] or ()), tuple(groups), tuple(tactics), tuple(techniques),
+                   direction)
+        attack = readings.get(profile)
+        if attack is None:
+            attack = readings[profile] = infer_attack(
+                sensor=sensor, signature_id=sid, signature=sig, categories=g["categories"] or [], rule_groups=groups,
+                mitre_tactics=tactics, mitre_techniques=techniques, direction=direction)
         sensed = [sv for sv in (sensor_severity(sensor, v, md_sev) for v in (g["severities"] or [None])) if sv]
         if sensed:
             severity = max(sensed, key=lambda x: x.rank)
@@ -232,7 +240,7 @@ class ImportedAlerts(Detector):
                 "sensor": sensor, "signature_id": sid, "signature": sig, "count": n,
                 "bucket": iso(bucket_start), "bucket_seconds": bucket,
                 "categories": g["categories"] or [], "sensor_severity": g["severities"] or [],
-                "rule_groups": split_ids(g["groups"] or []), "attack_basis": attack.basis, "direction": direction,
+                "rule_groups": groups, "attack_basis": attack.basis, "direction": direction,
                 "dst_ports": (g["dst_ports"] or [])[:20], "resolved": resolved, "message": message,
             },
         )
