@@ -269,6 +269,24 @@ def test_cli_internal_net_option(store_dir: Path, tmp_path: Path) -> None:
     assert res.exit_code == 3 and "not an IP network" in res.output
 
 
+def test_parsers_get_the_configured_internal_networks(store_dir: Path, tmp_path: Path) -> None:
+    """Network parsers key a record by its internal endpoint: with 203.0.113.0/24 configured as internal, a
+    Suricata alert from 198.51.100.9 to 203.0.113.7 is keyed by 203.0.113.7 (by default neither is internal and
+    the originator would be the key)."""
+    needs_source("suricata_eve")
+    eve = tmp_path / "eve.json"
+    eve.write_bytes(b'{"timestamp":"2024-03-01T10:00:00.000000+0000","flow_id":1,"event_type":"alert",'
+                    b'"src_ip":"198.51.100.9","src_port":4444,"dest_ip":"203.0.113.7","dest_port":80,"proto":"TCP",'
+                    b'"alert":{"action":"allowed","gid":1,"signature_id":1,"rev":1,"signature":"LOCAL test",'
+                    b'"category":"Misc activity","severity":3}}\n')
+    store = Store.open(store_dir, create=True)
+    with store.writer("test"):
+        save_networks(store, InternalNetworks(parse_networks(["203.0.113.0/24"])))
+    ingest(store, [eve])
+    (row,) = table_rows(store, "SELECT host FROM ids_alert")
+    assert row["host"] == "203.0.113.7"
+
+
 # ----------------------------------------------------------------------------------------------
 # Real data
 # ----------------------------------------------------------------------------------------------
