@@ -14,7 +14,13 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aptwatch.context.addresses import AddressBook, AddressClaim, ptr_address, update_host_addresses
+from aptwatch.context.addresses import (
+    AddressBook,
+    AddressClaim,
+    local_zone,
+    ptr_address,
+    update_host_addresses,
+)
 from aptwatch.context.networks import InternalNetworks, normalise_ip, parse_networks, save_networks
 from aptwatch.detect.base import DetectSettings
 from aptwatch.detect.runner import run_detectors
@@ -124,6 +130,40 @@ def test_dns_ptr_a_cname_and_sysmon_answers(store_dir: Path) -> None:
         ("192.168.1.4", "dc01", "dns_a"),
         ("192.168.1.9", "fs01", "dns_a"),
     }
+    # A/AAAA answers count only for local names: until a zone is learned, corp.example.com is just a domain
+    book = AddressBook.load(store)
+    assert book.resolve("10.10.1.20") == "web01"  # PTR answers for internal addresses need no zone
+    assert book.resolve("10.10.0.4") is None and book.resolve("192.168.1.4") is None
+    # a Kerberos ticket request names the realms: CORP.EXAMPLE.COM (4768) and PANDALAB.COM (Zeek kerberos)
+    put_rows(store, "auth", [
+        {"time": at(9), "record": 1, "raw": "-", "action": "tgt_request", "target_user": "alice",
+         "target_domain": "CORP.EXAMPLE.COM"},
+        {"time": at(9), "record": 2, "raw": "-", "action": "tgt_request", "target_user": "stevie.marie",
+         "target_domain": "PANDALAB.COM", "protocol": "kerberos"},
+    ])
+    book = AddressBook.load(store)
+    assert (book.resolve("10.10.0.4"), book.resolve("10.10.3.2"), book.resolve("192.168.1.4"),
+            book.resolve("192.168.1.9")) == ("dc01", "app02", "dc01", "fs01")
+
+
+def test_local_zones() -> None:
+    zones = ("corp.example.com",)
+    for name in ("ws01", "WS01.", "nas.local", "printer.home.arpa", "dc01.corp.example.com", "corp.example.com",
+                 "jin.lan"):
+        assert local_zone(name, zones), name
+    for name in ("dns.msftncsi.com", "10-0-0-5.nip.io", "example.com", "notcorp.example.com.evil.net", "", None,
+                 "xcorp.example.com"):
+        assert not local_zone(name, zones), name
+
+
+def test_public_name_with_a_private_answer_does_not_map(store_dir: Path) -> None:
+    """Windows' connectivity check resolves dns.msftncsi.com to the unique-local fd3e:4f5a:5b81::1 on every
+    network; that answer names no host of ours."""
+    store = Store.open(store_dir, create=True)
+    put_rows(store, "dns", [{"time": at(0), "record": 1, "raw": "-", "query": "dns.msftncsi.com",
+                             "query_type": "AAAA", "rcode": "NOERROR", "answers": "fd3e:4f5a:5b81::1"}])
+    assert ("fd3e:4f5a:5b81::1", "dns", "dns_a") in _claims(store)  # kept in the table ...
+    assert AddressBook.load(store).resolve("fd3e:4f5a:5b81::1") is None  # ... but resolves to nothing
 
 
 def test_auth_network_dhcp_agent_evidence(store_dir: Path) -> None:
@@ -361,6 +401,21 @@ def test_otrf_lsass_windows_host_log(shared: type, store_dir: Path) -> None:
     assert book.resolve("192.168.1.41", when) == "mkt01"
     assert "host_network" in {c.kind for c in book.claims("192.168.1.41")}
     assert book.resolve("192.168.1.4", when) == "dc01"
+
+
+@pytest.mark.shared
+def test_stratosphere_zeek_dns_local_names(shared: type, store_dir: Path) -> None:
+    """Stratosphere 009 (labelled Zeek dns.log): mDNS answers put the host `jin` at its unique-local addresses;
+    Microsoft's connectivity check answer fd3e:4f5a:5b81::1 is kept as evidence but maps to no host."""
+    needs_source("zeek_tsv")
+    store = Store.open(store_dir, create=True)
+    ingest(store, [shared("stratosphere-zeek", "009-zeek-malicious", "data", "dns.log.labeled.gz")])
+    claims = _claims(store)
+    assert ("fd2d:ab8c:225:0:4545:9d23:7896:2d8d", "jin", "dns_a") in claims
+    assert ("fd3e:4f5a:5b81::1", "dns", "dns_a") in claims
+    book = AddressBook.load(store)
+    assert book.resolve("fd2d:ab8c:225:0:4545:9d23:7896:2d8d") == "jin"
+    assert book.resolve("fd3e:4f5a:5b81::1") is None
 
 
 @pytest.mark.shared

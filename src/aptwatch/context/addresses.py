@@ -19,9 +19,11 @@ Evidence kinds (docs/sources.md, "Address context"):
 | dns_a | `dns` A/AAAA answers | internal address -> queried name (last CNAME target) |
 
 Only internal addresses (configured ranges, see `networks`) that name one host (not loopback,
-multicast, unspecified) are kept. The work runs in the engine: one SQL query per kind over
-the events of the ingest runs not yet absorbed (tracked in `derived_progress`, written in the
-same transaction as the rows, so every event counts exactly once even if a run is killed).
+multicast, unspecified) are kept; DNS A/AAAA claims count in `resolve` only for names in a local zone
+(`local_zone`: single labels, private suffixes, realms and domains learned from Kerberos / DHCP).
+The work runs in the engine: one SQL query per kind over the events of the ingest runs not yet
+absorbed (tracked in `derived_progress`, written in the same transaction as the rows, so every event
+counts exactly once even if a run is killed).
 Python only normalises the small set of distinct pairs (address spellings, host keys).
 
 Precedence in `resolve` (documented in docs/sources.md): a DHCP lease whose window holds the
@@ -33,6 +35,7 @@ latest. With no time given, rank then evidence decide.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -62,6 +65,11 @@ KIND_RANK: dict[str, int] = {
     "dns_a": 2,
 }
 DEFAULT_TOLERANCE = timedelta(hours=24)
+#: `meta` key: DNS zones learned as local (JSON list), see `local_zone`
+ZONES_KEY = "host_addresses.zones"
+#: suffixes reserved or conventional for private names (RFC 6762 .local, RFC 8375 home.arpa, common LAN ones)
+PRIVATE_SUFFIXES = ("local", "lan", "home", "internal", "intranet", "corp", "localdomain", "home.arpa", "private")
+_ZONE_RE = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)+$")
 
 _IPV4_RE = r"(::ffff:)?[0-9]{1,3}(\.[0-9]{1,3}){3}"
 _IPV6_RE = r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]*(%[^ ]*)?"
@@ -143,6 +151,40 @@ def _kind_queries(prefilter: str) -> dict[str, str]:
     }
 
 
+def _zone_query() -> str:
+    """DNS zones that are ours, from the events of the runs in `todo_ingests`: Kerberos realms and AD domains
+    (`target_domain` / `subject_domain` with a dot: 4768/4769, Zeek kerberos `client` realm) and the domain DHCP
+    hands out (Zeek dhcp.log `domain`)."""
+    scope = "ingest_id IN (SELECT ingest_id FROM todo_ingests)"
+    doc = "(CASE WHEN starts_with(data, '{') THEN data WHEN starts_with(raw, '{') THEN raw END)"
+    return f"""
+        SELECT z, count(*) AS n FROM (
+            SELECT lower(rtrim(trim(target_domain), '.')) AS z FROM auth WHERE {scope} AND contains(target_domain, '.')
+            UNION ALL
+            SELECT lower(rtrim(trim(subject_domain), '.')) FROM auth WHERE {scope} AND contains(subject_domain, '.')
+            UNION ALL
+            SELECT lower(rtrim(trim(domain), '.')) FROM dhcp WHERE {scope} AND contains(domain, '.')
+            UNION ALL
+            SELECT lower(rtrim(trim(json_extract_string({doc}, '$.domain')), '.')) FROM generic
+            WHERE {scope} AND channel = 'dhcp'
+        ) WHERE z IS NOT NULL AND z <> '' GROUP BY z"""
+
+
+def local_zone(name: str | None, zones: Iterable[str]) -> bool:
+    """Whether a DNS name is one of ours: a single label (`ws01`), a private suffix (`.local`, `.lan`,
+    `.home.arpa`, ...) or inside a zone learned from Kerberos realms / AD domains / DHCP (`dc01.corp.example`
+    for `corp.example`). Public names that happen to resolve to a private address (Microsoft's connectivity check
+    `dns.msftncsi.com` -> fd3e:4f5a:5b81::1, `10-0-0-5.nip.io`) are not."""
+    if not name:
+        return False
+    n = name.strip().strip(".").lower()
+    if n and "." not in n:
+        return True
+    if any(n == s or n.endswith("." + s) for s in PRIVATE_SUFFIXES):
+        return True
+    return any(n == z or n.endswith("." + z) for z in zones)
+
+
 def ptr_address(query: str) -> str | None:
     """'5.0.0.10.in-addr.arpa' -> '10.0.0.5'; nibble-format ip6.arpa -> the IPv6 address; else None."""
     q = query.lower().rstrip(".")
@@ -220,12 +262,14 @@ def _normalise(rows: Sequence[dict[str, Any]], networks: InternalNetworks) -> li
     return list(merged.values())
 
 
-def derive_claims(store: Store, ingest_ids: Iterable[str], networks: InternalNetworks) -> list[AddressClaim]:
-    """Claims found in the events of the given ingest runs (not yet merged with the stored ones)."""
+def derive_claims(store: Store, ingest_ids: Iterable[str],
+                  networks: InternalNetworks) -> tuple[list[AddressClaim], set[str]]:
+    """Claims and local DNS zones found in the events of the given ingest runs (not yet merged with the stored)."""
     ids = sorted(set(ingest_ids))
     if not ids:
-        return []
+        return [], set()
     rows: list[dict[str, Any]] = []
+    zones: set[str] = set()
     with store.session() as s:
         s.register("todo_ingests", pa.table({"ingest_id": pa.array(ids, pa.string())}))
         present = set(s.event_tables())
@@ -234,7 +278,10 @@ def derive_claims(store: Store, ingest_ids: Iterable[str], networks: InternalNet
         for kind, query in _kind_queries(networks.sql_prefilter("ip")).items():
             if needs[kind] & present:
                 rows.extend(s.sql(query).to_pylist())
-    return _normalise(rows, networks)
+        if {"auth", "dhcp", "generic"} & present:
+            zones = {r["z"] for r in s.sql(_zone_query()).to_pylist()
+                     if len(r["z"]) < 254 and _ZONE_RE.match(r["z"]) and parse_ip(r["z"]) is None}
+    return _normalise(rows, networks), zones
 
 
 def update_host_addresses(store: Store, networks: InternalNetworks | None = None) -> AddressUpdate:
@@ -248,10 +295,13 @@ def update_host_addresses(store: Store, networks: InternalNetworks | None = None
         committed = {r[0] for r in con.execute("SELECT DISTINCT ingest_id FROM sources").fetchall()}
         done = set() if rebuild else {r[0] for r in con.execute(
             "SELECT ingest_id FROM derived_progress WHERE stage = ?", [STAGE]).fetchall()}
+        known_zones = set() if rebuild else set(json.loads((con.execute(
+            "SELECT value FROM meta WHERE key = ?", [ZONES_KEY]).fetchone() or ["[]"])[0]))
     todo = committed - done
     if not todo and not rebuild:
         return AddressUpdate(0, 0, False)
-    claims = derive_claims(store, todo, nets)
+    claims, zones = derive_claims(store, todo, nets)
+    zones |= known_zones
     now = datetime.now(UTC)
     batch = pa.table({
         "ip": pa.array([c.ip for c in claims], pa.string()),
@@ -285,6 +335,7 @@ def update_host_addresses(store: Store, networks: InternalNetworks | None = None
         con.execute("INSERT INTO derived_progress SELECT ?, ingest_id, ? FROM new_progress ON CONFLICT DO NOTHING",
                     [STAGE, now])
         con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [BUILT_WITH_KEY, built])
+        con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [ZONES_KEY, json.dumps(sorted(zones))])
         con.execute("COMMIT")
     return AddressUpdate(len(todo), len(claims), rebuild)
 
@@ -300,11 +351,15 @@ class AddressBook:
 
     @classmethod
     def load(cls, store: Store, tolerance: timedelta = DEFAULT_TOLERANCE) -> AddressBook:
-        """The store's address context."""
+        """The store's address context. DNS A/AAAA claims count only for names in a local zone (`local_zone`);
+        the table keeps them all, so a zone learned later applies to earlier answers too."""
         with store.state.connect(read_only=True) as con:
             rows = con.execute("SELECT ip, host, kind, name, first_seen, last_seen, valid_until, evidence "
                                "FROM host_addresses").fetchall()
-        return cls((AddressClaim(*r) for r in rows), tolerance)
+            zone_row = con.execute("SELECT value FROM meta WHERE key = ?", [ZONES_KEY]).fetchone()
+        zones = tuple(json.loads(zone_row[0])) if zone_row else ()
+        claims = (AddressClaim(*r) for r in rows)
+        return cls((c for c in claims if c.kind != "dns_a" or local_zone(c.name, zones)), tolerance)
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_ip.values())
