@@ -148,6 +148,19 @@ def test_ids_are_stable_and_runs_are_incremental(store_dir: Path, tmp_path: Path
     assert detect(store, opts)["groups"] == 1
 
 
+def test_since_until_recompute_the_range_and_do_not_mark_progress(store_dir: Path) -> None:
+    store = Store.open(store_dir, create=True)
+    ingest(store, [DATA / "wazuh_alerts.json"])
+    ranged = DetectSettings(min_severity=Severity.INFORMATIONAL, since=datetime(2024, 3, 1, 11, 10, tzinfo=UTC),
+                            until=datetime(2024, 3, 1, 11, 20, tzinfo=UTC))
+    stats = detect(store, ranged)
+    # the range widens to whole buckets (11:00-12:00): the four alerts of that hour
+    assert stats["groups"] == 4 and stats["ingests"] == []
+    assert {f["rule_id"] for f in findings(store)} == {"wazuh:60122", "suricata:2009358", "wazuh:503",
+                                                       "wazuh:60106"}
+    assert detect(store)["groups"] == 8  # the ranged run absorbed nothing: a plain run does everything
+
+
 # ----------------------------------------------------------------------------------------------
 # Other sensors, in the table shapes their parsers write
 # ----------------------------------------------------------------------------------------------

@@ -257,7 +257,7 @@ def _describe(sensor: str, title: str, n: int, g: dict[str, Any], resolved: dict
         parts.append(f"from {addr(g['src_ip'])}")
     if g["dst_ip"]:
         parts.append(f"to {addr(g['dst_ip'])}")
-    parts.append(f"between {iso(g['t0'])} and {iso(g['t1'])}")
+    parts.append(f"at {iso(g['t0'])}" if n == 1 else f"between {iso(g['t0'])} and {iso(g['t1'])}")
     text = " ".join(parts)
     return f"{text}. First: {message}" if message else text
 
