@@ -48,7 +48,7 @@ from aptwatch.context.networks import InternalNetworks, configured_networks, is_
 from aptwatch.model.hosts import host_key
 
 if TYPE_CHECKING:
-    from aptwatch.store import Store
+    from aptwatch.store import Session, Store
 
 STAGE = "host_addresses"
 #: `meta` key: the internal ranges host_addresses was derived with (a change triggers a rebuild)
@@ -75,7 +75,7 @@ _IPV4_RE = r"(::ffff:)?[0-9]{1,3}(\.[0-9]{1,3}){3}"
 _IPV6_RE = r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]*(%[^ ]*)?"
 
 
-def _kind_queries(prefilter: str) -> dict[str, str]:
+def _kind_queries() -> dict[str, str]:
     """SQL per evidence kind. Each yields ip, name, kind, first_seen, last_seen, valid_until, evidence over
     rows of ingest runs listed in the relation `todo_ingests`."""
     scope = "ingest_id IN (SELECT ingest_id FROM todo_ingests)"
@@ -118,37 +118,56 @@ def _kind_queries(prefilter: str) -> dict[str, str]:
         "agent": f"""
             SELECT host_ip AS ip, host AS name, 'agent' AS kind, {agg} FROM ids_alert
             WHERE {scope} AND host_ip IS NOT NULL AND host IS NOT NULL AND time IS NOT NULL GROUP BY ALL""",
-        # DNS: answers as logged ('a;b', 'a,b', Sysmon 'type:  5 cname;::ffff:10.0.0.5;'), one row per answer part.
-        "dns": f"""
-            WITH d AS (
-                SELECT row_number() OVER () AS k, time, lower(rtrim(trim(query), '.')) AS q,
-                       regexp_split_to_array(answers, '\\s*[;,]\\s*') AS parts
-                FROM dns
-                WHERE {scope} AND time IS NOT NULL AND query IS NOT NULL AND answers IS NOT NULL AND answers <> ''
-                  AND (rcode IS NULL OR upper(rcode) IN ('NOERROR', '0'))
-            ), p AS (
-                SELECT k, time, q, regexp_replace(trim(unnest(parts)), '^type:\\s*[0-9]+\\s+', '') AS a,
-                       generate_subscripts(parts, 1) AS i
-                FROM d
-            ), c AS (
-                SELECT k, time, q, a, i,
-                       regexp_full_match(a, '{_IPV4_RE}') OR regexp_full_match(a, '{_IPV6_RE}') AS is_ip
-                FROM p WHERE a <> '' AND a <> '-'
-            ), ev AS (
-                SELECT k, any_value(time) AS time, any_value(q) AS q,
-                       list(a ORDER BY i) FILTER (WHERE is_ip) AS ips,
-                       list(a ORDER BY i) FILTER (WHERE NOT is_ip) AS names
-                FROM c GROUP BY k
-            ), pairs AS (
-                SELECT q AS ip, unnest(names) AS name, 'dns_ptr' AS kind, time FROM ev
-                WHERE (q LIKE '%.in-addr.arpa' OR q LIKE '%.ip6.arpa') AND names IS NOT NULL
-                UNION ALL
-                SELECT unnest(ips) AS ip, coalesce(names[-1], q) AS name, 'dns_a' AS kind, time FROM ev
-                WHERE NOT (q LIKE '%.in-addr.arpa' OR q LIKE '%.ip6.arpa') AND ips IS NOT NULL
-            )
-            SELECT ip, name, kind, {agg} FROM pairs
-            WHERE (kind = 'dns_ptr' OR {prefilter}) AND NOT starts_with(name, '_') GROUP BY ALL""",
     }
+
+
+_PARTS = "[regexp_replace(trim(x), '^type:\\s*[0-9]+\\s+', '') FOR x IN regexp_split_to_array(answers, '\\s*[;,]\\s*')]"
+
+
+def _dns_rows(s: Session, networks: InternalNetworks) -> list[dict[str, Any]]:
+    """DNS claims. Answers as logged: 'a;b', 'a,b', Sysmon 'type:  5 cname;::ffff:10.0.0.5;'. A DNS log repeats
+    the same (query, answers) millions of times and almost all answers are external, so: collapse repeats, find
+    the distinct answer tokens that are internal addresses (exact check in Python, on thousands of tokens, not
+    millions of rows), and split only the answers that hold one (and PTR answers)."""
+    scope = "ingest_id IN (SELECT ingest_id FROM todo_ingests)"
+    d = s.sql(f"""
+        SELECT lower(rtrim(trim(query), '.')) AS q, answers, min(time) AS first_seen, max(time) AS last_seen,
+               count(*) AS evidence
+        FROM dns
+        WHERE {scope} AND time IS NOT NULL AND query IS NOT NULL AND answers IS NOT NULL AND answers <> ''
+          AND (rcode IS NULL OR upper(rcode) IN ('NOERROR', '0'))
+        GROUP BY ALL""")
+    if d.num_rows == 0:
+        return []
+    s.register("dns_pairs", d)
+    tokens = s.sql(f"SELECT DISTINCT unnest({_PARTS}) AS part FROM dns_pairs").column("part").to_pylist()
+    internal = [t for t in tokens if t and (ip := parse_ip(t)) is not None and networks.contains(ip)]
+    s.register("internal_tokens", pa.table({"part": pa.array(internal, pa.string())}))
+    ip_test = f"(regexp_full_match(x, '{_IPV4_RE}') OR regexp_full_match(x, '{_IPV6_RE}'))"
+    rows: list[dict[str, Any]] = s.sql(f"""
+        WITH hit AS (
+            SELECT DISTINCT q, answers FROM (SELECT q, answers, unnest({_PARTS}) AS part FROM dns_pairs)
+            JOIN internal_tokens USING (part)
+        ), picked AS (
+            SELECT p.*, {_PARTS} AS parts, (q LIKE '%.in-addr.arpa' OR q LIKE '%.ip6.arpa') AS is_ptr
+            FROM dns_pairs p
+            WHERE q LIKE '%.in-addr.arpa' OR q LIKE '%.ip6.arpa' OR (q, answers) IN (SELECT (q, answers) FROM hit)
+        ), s AS (
+            SELECT *, [x FOR x IN parts IF x NOT IN ('', '-') AND {ip_test}] AS ips,
+                   [x FOR x IN parts IF x NOT IN ('', '-') AND NOT {ip_test}] AS names
+            FROM picked
+        ), pairs AS (
+            SELECT q AS ip, unnest(names) AS name, 'dns_ptr' AS kind, first_seen, last_seen, evidence
+            FROM s WHERE is_ptr
+            UNION ALL
+            SELECT unnest(ips) AS ip, coalesce(names[-1], q) AS name, 'dns_a' AS kind, first_seen, last_seen,
+                   evidence
+            FROM s WHERE NOT is_ptr
+        )
+        SELECT ip, name, kind, min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+               CAST(NULL AS TIMESTAMPTZ) AS valid_until, sum(evidence) AS evidence
+        FROM pairs WHERE name <> '' AND NOT starts_with(name, '_') GROUP BY ALL""").to_pylist()
+    return rows
 
 
 def _zone_query() -> str:
@@ -274,10 +293,12 @@ def derive_claims(store: Store, ingest_ids: Iterable[str],
         s.register("todo_ingests", pa.table({"ingest_id": pa.array(ids, pa.string())}))
         present = set(s.event_tables())
         needs = {"dhcp": {"dhcp", "generic"}, "machine_account": {"auth"}, "logon": {"auth"},
-                 "host_network": {"network"}, "agent": {"ids_alert"}, "dns": {"dns"}}
-        for kind, query in _kind_queries(networks.sql_prefilter("ip")).items():
+                 "host_network": {"network"}, "agent": {"ids_alert"}}
+        for kind, query in _kind_queries().items():
             if needs[kind] & present:
                 rows.extend(s.sql(query).to_pylist())
+        if "dns" in present:
+            rows.extend(_dns_rows(s, networks))
         if {"auth", "dhcp", "generic"} & present:
             zones = {r["z"] for r in s.sql(_zone_query()).to_pylist()
                      if len(r["z"]) < 254 and _ZONE_RE.match(r["z"]) and parse_ip(r["z"]) is None}
