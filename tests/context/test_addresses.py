@@ -178,6 +178,10 @@ def test_auth_network_dhcp_agent_evidence(store_dir: Path) -> None:
          "src_ip": "192.168.1.41", "dst_ip": "192.168.1.4", "target_user": "MKT01$/PANDALAB.COM"},
         {"time": at(3), "record": 6, "raw": "-", "action": "tgt_request", "protocol": "kerberos",
          "src_ip": "192.168.1.41", "target_user": "stevie.marie/PANDALAB.COM"},
+        # Zeek ntlm: the client's hostname, and the server's own NetBIOS name from its challenge
+        {"time": at(4), "record": 7, "raw": "-", "action": "credential_validation", "protocol": "ntlm",
+         "src_ip": "10.10.2.44", "dst_ip": "10.10.0.9", "workstation": "WS44", "target_server": "FILES01",
+         "target_user": "bob"},
     ])
     put_rows(store, "network", [
         # Sysmon 3 on MKT01: outbound (initiated) -> source is ours; inbound -> destination is ours
@@ -202,6 +206,8 @@ def test_auth_network_dhcp_agent_evidence(store_dir: Path) -> None:
     ])
     assert _claims(store) == {
         ("10.10.2.7", "ws07", "logon"),
+        ("10.10.2.44", "ws44", "logon"),
+        ("10.10.0.9", "files01", "logon"),
         ("10.10.2.8", "ws08", "machine_account"),
         ("192.168.1.41", "mkt01", "machine_account"),
         ("192.168.1.41", "mkt01", "host_network"),

@@ -107,10 +107,16 @@ def _kind_queries() -> dict[str, str]:
             SELECT src_ip AS ip, {machine} AS name, 'machine_account' AS kind, {agg} FROM auth
             WHERE {scope} AND src_ip IS NOT NULL AND time IS NOT NULL AND target_user LIKE '%$%'
               AND {machine} <> '' AND (outcome IS NULL OR outcome <> 'failure') GROUP BY ALL""",
+        # the client's workstation name (4624/4625/4776, Zeek ntlm `hostname`, rdp `client_name`), and the server's
+        # own name in an NTLM challenge (Zeek ntlm `server_nb_computer_name`) at the responder's address
         "logon": f"""
-            SELECT src_ip AS ip, workstation AS name, 'logon' AS kind, {agg} FROM auth
-            WHERE {scope} AND src_ip IS NOT NULL AND time IS NOT NULL AND workstation IS NOT NULL
-              AND trim(workstation) NOT IN ('', '-') GROUP BY ALL""",
+            SELECT ip, name, 'logon' AS kind, {agg} FROM (
+                SELECT time, src_ip AS ip, workstation AS name FROM auth
+                WHERE {scope} AND src_ip IS NOT NULL AND workstation IS NOT NULL
+                UNION ALL
+                SELECT time, dst_ip AS ip, target_server AS name FROM auth
+                WHERE {scope} AND protocol = 'ntlm' AND dst_ip IS NOT NULL AND target_server IS NOT NULL
+            ) WHERE time IS NOT NULL AND trim(name) NOT IN ('', '-') GROUP BY ALL""",
         "host_network": f"""
             SELECT CASE WHEN initiated THEN src_ip ELSE dst_ip END AS ip, host AS name, 'host_network' AS kind, {agg}
             FROM network WHERE {scope} AND initiated IS NOT NULL AND host IS NOT NULL AND time IS NOT NULL
