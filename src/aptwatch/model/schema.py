@@ -27,7 +27,8 @@ import pyarrow as pa
 
 from aptwatch.errors import RegistryError
 
-TypeName = Literal["VARCHAR", "BIGINT", "INTEGER", "DOUBLE", "BOOLEAN", "TIMESTAMP", "JSON", "VARCHAR[]"]
+TypeName = Literal["VARCHAR", "BIGINT", "INTEGER", "DOUBLE", "BOOLEAN", "TIMESTAMP", "JSON", "VARCHAR[]",
+                   "BIGINT[]"]
 
 #: logical type -> (Arrow type, DuckDB type, Spark SQL type)
 TYPES: dict[str, tuple[pa.DataType, str, str]] = {
@@ -41,6 +42,7 @@ TYPES: dict[str, tuple[pa.DataType, str, str]] = {
     # JSON text; stored as a string in Parquet so every engine can read it.
     "JSON": (pa.string(), "VARCHAR", "STRING"),
     "VARCHAR[]": (pa.list_(pa.string()), "VARCHAR[]", "ARRAY<STRING>"),
+    "BIGINT[]": (pa.list_(pa.int64()), "BIGINT[]", "ARRAY<BIGINT>"),
 }
 
 
@@ -723,7 +725,8 @@ STATE_TABLES: tuple[Table, ...] = (
           "exist for readers (it is an unfinished write and is removed on recovery).", (
         _c("path", "VARCHAR", "Path relative to the store directory."),
         _c("table_name", "VARCHAR", "Event table."),
-        _c("day", "VARCHAR", "Partition day (YYYY-MM-DD, or 'unknown')."),
+        _c("day", "VARCHAR", "Partition day (YYYY-MM-DD, or 'unknown'; 'mixed' for a source's small partitions "
+           "of several days written as one file, bounded by min_time/max_time)."),
         _c("rows", "BIGINT", "Rows in the file."),
         _c("bytes", "BIGINT", "File size."),
         _c("min_time", "TIMESTAMP", "Earliest event time."),
@@ -807,6 +810,53 @@ STATE_TABLES: tuple[Table, ...] = (
         _c("hosts", "BIGINT", "Distinct hosts (when meaningful)."),
         _c("value", "JSON", "Analytic-specific statistics."),
     ), "state", primary_key=("analytic", "key")),
+    Table("analytic_ingests", "Which ingest runs each behavioural analytic has folded into its baselines, so a "
+          "run reads only events it has not seen (incremental; no re-scan of old lake files).", (
+        _c("analytic", "VARCHAR", "Analytic (or shared aggregate, e.g. 'pair_days') name."),
+        _c("ingest_id", "VARCHAR", "Ingest run whose events were folded."),
+        _c("rows", "BIGINT", "Events folded from it."),
+        _c("folded_at", "TIMESTAMP", "When."),
+    ), "state", primary_key=("analytic", "ingest_id")),
+    Table("pair_days", "Flows aggregated per (internal source, destination, UTC day): the compact series the "
+          "beaconing and slow-exfiltration analytics score, kept instead of re-reading raw flows. One row per "
+          "(kind, src, dst, day), kept so by the fold (no index: bulk appends of millions of rows stay fast).", (
+        _c("kind", "VARCHAR", "ip (network flows by destination address) | name (TLS SNI / HTTP Host)."),
+        _c("src", "VARCHAR", "Source IP address."),
+        _c("dst", "VARCHAR", "Destination IP address or server name (lower case)."),
+        _c("day", "TIMESTAMP", "UTC day (midnight)."),
+        _c("host", "VARCHAR", "Host key of the source when a host log named it (Sysmon 3 initiated), else NULL."),
+        _c("ts", "BIGINT[]", "Connection start times, epoch seconds, sorted (one per connection)."),
+        _c("sizes", "BIGINT[]", "Bytes sent by the source per connection (bytes_out, or HTTP request bytes), "
+           "in the order of `ts`."),
+        _c("conns", "BIGINT", "Connections."),
+        _c("bytes_out", "BIGINT", "Bytes from source to destination."),
+        _c("bytes_in", "BIGINT", "Bytes from destination to source."),
+        _c("duration", "DOUBLE", "Sum of connection durations, seconds."),
+        _c("ports", "VARCHAR[]", "Destination ports seen (at most 16)."),
+        _c("events", "VARCHAR[]", "Event references of the first and last connection of the day, as "
+           "'table|event_id|epoch microseconds' (resolved to evidence through the `sources` ledger)."),
+        _c("updated_at", "TIMESTAMP", "When new events were last folded into the row (consumers score rows "
+           "updated since their last run)."),
+    ), "state"),
+    Table("dns_domains", "DNS queries aggregated per registered domain (public-suffix aware) for the DNS "
+          "tunnelling analytic, updated incrementally.", (
+        _c("domain", "VARCHAR", "Registered domain (eTLD+1, PSL with private suffixes)."),
+        _c("first_seen", "TIMESTAMP", "First query."),
+        _c("last_seen", "TIMESTAMP", "Last query."),
+        _c("queries", "BIGINT", "Queries."),
+        _c("sub_hashes", "BIGINT[]", "Hashes of distinct subdomain parts (capped; see docs/detections.md)."),
+        _c("sub_len_sum", "BIGINT", "Sum of subdomain-part lengths over distinct names."),
+        _c("sub_len_max", "BIGINT", "Longest subdomain part."),
+        _c("entropy_sum", "DOUBLE", "Sum of Shannon entropies (bits/char) of distinct subdomain parts."),
+        _c("names", "BIGINT", "Distinct names counted in the sums."),
+        _c("rare_qtypes", "BIGINT", "TXT, NULL, CNAME, MX, SRV, ANY, PRIVATE (>= 65280) queries."),
+        _c("null_qtypes", "BIGINT", "NULL (10) and private-range (>= 65280) queries: practically unused outside "
+           "tunnels."),
+        _c("nxdomain", "BIGINT", "Queries answered NXDOMAIN."),
+        _c("srcs", "VARCHAR[]", "Querying sources (IP or host key; at most 64)."),
+        _c("evidence", "JSON", "Up to four event references."),
+        _c("updated_at", "TIMESTAMP", "When new queries were last folded into the row."),
+    ), "state", primary_key=("domain",)),
     Table("suppressions", "Analyst feedback: findings or campaigns marked benign, honoured by later runs.", (
         _c("id", "VARCHAR", "Suppression id."),
         _c("scope", "VARCHAR", "finding | campaign | rule."),
