@@ -124,10 +124,11 @@ def test_dns_ptr_a_cname_and_sysmon_answers(store_dir: Path) -> None:
         ("192.168.1.4", "dc01", "dns_a"),
         ("192.168.1.9", "fs01", "dns_a"),
     }
-    # A/AAAA answers count only for local names: until a zone is learned, corp.example.com is just a domain
+    # A/AAAA answers count only for local names: the AD locator query (record 6) made corp.example.com ours,
+    # pandalab.com is just a domain until a Kerberos realm names it
     book = AddressBook.load(store)
     assert book.resolve("10.10.1.20") == "web01"  # PTR answers for internal addresses need no zone
-    assert book.resolve("10.10.0.4") is None and book.resolve("192.168.1.4") is None
+    assert book.resolve("10.10.0.4") == "dc01" and book.resolve("192.168.1.4") is None
     # a Kerberos ticket request names the realms: CORP.EXAMPLE.COM (4768) and PANDALAB.COM (Zeek kerberos)
     put_rows(store, "auth", [
         {"time": at(9), "record": 1, "raw": "-", "action": "tgt_request", "target_user": "alice",
@@ -148,6 +149,20 @@ def test_local_zones() -> None:
     for name in ("dns.msftncsi.com", "10-0-0-5.nip.io", "example.com", "notcorp.example.com.evil.net", "", None,
                  "xcorp.example.com"):
         assert not local_zone(name, zones), name
+
+
+def test_ad_locator_query_teaches_the_domain(store_dir: Path) -> None:
+    store = Store.open(store_dir, create=True)
+    put_rows(store, "dns", [
+        {"time": at(0), "record": 1, "raw": "-", "query": "fs01.corp.example.com", "query_type": "A",
+         "rcode": "NOERROR", "answers": "10.10.4.1"},
+    ])
+    assert AddressBook.load(store).resolve("10.10.4.1") is None
+    put_rows(store, "dns", [
+        {"time": at(1), "record": 1, "raw": "-", "query": "_ldap._tcp.Default-First-Site-Name._sites.dc._msdcs."
+         "corp.example.com", "query_type": "SRV", "rcode": "NOERROR", "answers": "dc01.corp.example.com"},
+    ])
+    assert AddressBook.load(store).resolve("10.10.4.1") == "fs01"
 
 
 def test_public_name_with_a_private_answer_does_not_map(store_dir: Path) -> None:
@@ -388,14 +403,18 @@ def test_otrf_lsass_zeek_kerberos_machine_account(shared: type, store_dir: Path)
 
 @pytest.mark.shared
 def test_otrf_lsass_windows_host_log(shared: type, store_dir: Path) -> None:
-    """OTRF LSASS campaign 01, Windows host log (OTRF JSON export): Sysmon 3 puts MKT01 at 192.168.1.41 and Sysmon
-    22 resolves DC01.pandalab.com to 192.168.1.4. Needs a source for the OTRF Windows JSON export (issue 3)."""
-    root = shared("otrf-compound", "LSASS_campaign_01", "metasploit_logonpasswords_lsass_memory_dump")
+    """OTRF LSASS campaign 01, Windows host log (OTRF JSON export) with the campaign's Zeek logs: Sysmon 3 puts MKT01
+    at 192.168.1.41; Sysmon 22 resolves DC01.pandalab.com to 192.168.1.4, a local name once the AD domain is known
+    (Zeek kerberos realm PANDALAB.COM, the _ldap._tcp..._msdcs.pandalab.com locator query)."""
+    root = shared("otrf-compound", "LSASS_campaign_01")
     store = Store.open(store_dir, create=True)
-    ingest(store, [root])
+    ingest(store, [root / "metasploit_logonpasswords_lsass_memory_dump"])
     present = {t["table_name"] for t in table_rows(store, "SELECT DISTINCT table_name FROM files")}
     if "network" not in present:
         pytest.skip(f"the OTRF Windows JSON export is not parsed into tables yet (tables: {sorted(present)})")
+    assert ("192.168.1.4", "dc01", "dns_a") in _claims(store)
+    assert AddressBook.load(store).resolve("192.168.1.4") is None  # pandalab.com not known to be ours yet
+    ingest(store, [root / "metasploit_logonpasswords_lsass_memory_dump_zeek_logs"])
     book = AddressBook.load(store)
     when = datetime(2023, 8, 15, 10, 0, tzinfo=UTC)
     assert book.resolve("192.168.1.41", when) == "mkt01"

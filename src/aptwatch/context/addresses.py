@@ -178,8 +178,9 @@ def _dns_rows(s: Session, networks: InternalNetworks) -> list[dict[str, Any]]:
 
 def _zone_query() -> str:
     """DNS zones that are ours, from the events of the runs in `todo_ingests`: Kerberos realms and AD domains
-    (`target_domain` / `subject_domain` with a dot: 4768/4769, Zeek kerberos `client` realm) and the domain DHCP
-    hands out (Zeek dhcp.log `domain`)."""
+    (`target_domain` / `subject_domain` with a dot: 4768/4769, Zeek kerberos `client` realm), the domain DHCP
+    hands out (Zeek dhcp.log `domain`), and the domain of Active Directory locator queries
+    (`_ldap._tcp.dc._msdcs.<domain>`, which a domain member asks for its own domain)."""
     scope = "ingest_id IN (SELECT ingest_id FROM todo_ingests)"
     doc = "(CASE WHEN starts_with(data, '{') THEN data WHEN starts_with(raw, '{') THEN raw END)"
     return f"""
@@ -192,6 +193,9 @@ def _zone_query() -> str:
             UNION ALL
             SELECT lower(rtrim(trim(json_extract_string({doc}, '$.domain')), '.')) FROM generic
             WHERE {scope} AND channel = 'dhcp'
+            UNION ALL  -- Active Directory locator queries name the domain: _ldap._tcp.dc._msdcs.<domain>
+            SELECT regexp_extract(lower(rtrim(trim(query), '.')), '\\._msdcs\\.([a-z0-9_.-]+)$', 1) FROM dns
+            WHERE {scope} AND contains(lower(query), '._msdcs.')
         ) WHERE z IS NOT NULL AND z <> '' GROUP BY z"""
 
 
@@ -305,7 +309,7 @@ def derive_claims(store: Store, ingest_ids: Iterable[str],
                 rows.extend(s.sql(query).to_pylist())
         if "dns" in present:
             rows.extend(_dns_rows(s, networks))
-        if {"auth", "dhcp", "generic"} & present:
+        if {"auth", "dhcp", "generic", "dns"} & present:
             zones = {r["z"] for r in s.sql(_zone_query()).to_pylist()
                      if len(r["z"]) < 254 and _ZONE_RE.match(r["z"]) and parse_ip(r["z"]) is None}
     return _normalise(rows, networks), zones
