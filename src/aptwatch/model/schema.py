@@ -876,7 +876,8 @@ STATE_TABLES: tuple[Table, ...] = (
           "per (ip, host, kind); updated incrementally after every ingest.", (
         _c("ip", "VARCHAR", "Address, normalised (compressed IPv6, IPv4-mapped IPv6 as IPv4)."),
         _c("host", "VARCHAR", "Host key the address maps to (same key as the `host` column of host telemetry)."),
-        _c("kind", "VARCHAR", "Evidence kind: dhcp | kerberos | logon | host_network | agent | dns_ptr | dns_a."),
+        _c("kind", "VARCHAR", "Evidence kind: dhcp | machine_account | logon | host_network | agent | dns_ptr | "
+           "dns_a."),
         _c("name", "VARCHAR", "Host name as the evidence wrote it (one example)."),
         _c("first_seen", "TIMESTAMP", "First evidence."),
         _c("last_seen", "TIMESTAMP", "Last evidence."),
