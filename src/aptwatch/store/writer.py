@@ -165,6 +165,33 @@ class StoreWriter:
             con.execute("COMMIT")
         return len(seen)
 
+    # -- detectors' own state (retro-hunt ledgers, match stores) and findings upkeep ------
+    def read_state(self, query: str, params: Sequence[Any] | None = None,
+                   tables: Mapping[str, pa.Table] | None = None) -> pa.Table:
+        """A read-only query over the state database (Arrow tables in `tables` are joinable)."""
+        with self.store.state.connect(read_only=True) as con:
+            for name, t in (tables or {}).items():
+                con.register(name, t)
+            rel = con.sql(query, params=list(params)) if params else con.sql(query)
+            return rel.to_arrow_table() if rel is not None else pa.table({})
+
+    def run_state(self, statements: Sequence[tuple[str, Sequence[Any] | None]],
+                  tables: Mapping[str, pa.Table] | None = None) -> None:
+        """Statements over the state database in one transaction (Arrow tables registered by name)."""
+        if not statements:
+            return
+        with self.store.state.connect(read_only=False) as con:
+            for name, t in (tables or {}).items():
+                con.register(name, t)
+            con.execute("BEGIN")
+            try:
+                for sql, params in statements:
+                    con.execute(sql, list(params or []))
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
     def write_run(self, run_id: str, kind: str, started: datetime, report: Mapping[str, Any]) -> None:
         with self.store.state.connect(read_only=False) as con:
             con.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?)",

@@ -1,0 +1,252 @@
+"""Evaluate many compiled rules over one event table in one pass.
+
+For a table and a batch of rules, one query:
+
+1. `base` (materialised once): the events in scope, with every field form any rule of the
+   batch reads (`sql.Projection`): unmapped fields come out of `data` in one JSON parse, each
+   field is lower-cased once, not once per rule.
+2. anchored rules (a field must equal one of a few values, or a path must end in a given file
+   name): the events' keys are hash-joined with the rules' keys, and each candidate (event,
+   rule) pair is tested with that rule's predicate only (`CASE rule WHEN ...`).
+3. the other rules: one filter, `p1 OR p2 OR ...`, and for the few events it keeps, the list
+   of rules that match.
+
+A batch whose query fails is split in two and retried; a single rule that fails (or runs past
+the per-query timeout, enforced by interrupting the engine) becomes an error record, and the
+others still run. Regular expressions are RE2: no pattern can backtrack.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from aptwatch.detect.base import RuleError
+from aptwatch.detect.sigma import ir
+from aptwatch.detect.sigma.compiler import CompiledRule
+from aptwatch.detect.sigma.sql import Projection, render
+from aptwatch.model.schema import Table
+from aptwatch.store.base import Session
+
+#: rules per query (bounds SQL size and the cost of isolating a failing rule)
+BATCH = 400
+#: per-query time limit, seconds
+DEFAULT_TIMEOUT = 600.0
+
+#: entity kind -> columns that may hold it, in preference order (the first present ones are used)
+ENTITY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "user": ("user", "subject_user", "target_user", "source_user", "account", "member_name"),
+    "process": ("process_path", "source_path", "image_path", "host_application"),
+    "command_line": ("command_line", "parent_command_line"),
+    "parent": ("parent_path",),
+    "target_process": ("target_path",),
+    "src_ip": ("src_ip",),
+    "dst_ip": ("dst_ip",),
+    "domain": ("query", "http_host", "server_name", "dst_hostname"),
+    "hash": ("sha256", "sha1", "md5", "hashes", "imphash"),
+    "file": ("path", "image_loaded", "pipe_name"),
+    "registry": ("target_object",),
+    "service": ("name",),
+    "url": ("uri",),
+}
+#: evidence and grouping columns carried with every match
+META = ("event_id", "ingest_id", "time", "host", "source", "record", "table_name", "event_code", "channel")
+#: the columns of a match row, the same for every table: "rule", META, one per entity kind
+MATCH_COLUMNS = ("rule", *META, *ENTITY_COLUMNS)
+
+
+def entity_columns(table: Table) -> dict[str, list[str]]:
+    """kind -> columns of `table` holding it."""
+    out: dict[str, list[str]] = {}
+    for kind, cols in ENTITY_COLUMNS.items():
+        present = [c for c in cols if table.has(c)]
+        if present:
+            out[kind] = present
+    return out
+
+
+def base_columns(table: Table) -> list[str]:
+    """Table columns a match carries (META + every entity column present)."""
+    ent = [c for cols in entity_columns(table).values() for c in cols]
+    return list(dict.fromkeys([*META, *ent]))
+
+
+def match_select(table: Table, rel: str = "base") -> str:
+    """SELECT list turning `rel`'s columns into the common match columns (without `rule`)."""
+    ents = entity_columns(table)
+    out = [f'{rel}."{c}"' for c in META]
+    for kind in ENTITY_COLUMNS:
+        cols = ents.get(kind)
+        if not cols:
+            out.append(f'CAST(NULL AS VARCHAR) AS "{kind}"')
+        else:
+            vals = [f'CAST(nullif({rel}."{c}", \'\') AS VARCHAR)' for c in cols]
+            out.append(f'{vals[0] if len(vals) == 1 else "coalesce(" + ", ".join(vals) + ")"} AS "{kind}"')
+    return ", ".join(out)
+
+
+@dataclass
+class EvalResult:
+    #: one row per (rule, event): rule (uid) + match_columns(table)
+    matches: list[pa.Table] = field(default_factory=list)
+    errors: list[RuleError] = field(default_factory=list)
+    queries: int = 0
+    seconds: float = 0.0
+
+
+class Evaluator:
+    """Runs batches of rules over one table of a session."""
+
+    def __init__(self, session: Session, table: Table, scope: str = "true", *,
+                 timeout: float = DEFAULT_TIMEOUT, batch: int = BATCH,
+                 extra: Callable[[CompiledRule, Projection], str | None] | None = None) -> None:
+        self.session = session
+        self.table = table
+        self.scope = scope
+        self.timeout = timeout
+        self.batch = batch
+        #: per-rule extra condition (suppressions), SQL over the same projection; None = nothing
+        self.extra = extra
+
+    def run(self, rules: Sequence[CompiledRule]) -> EvalResult:
+        res = EvalResult()
+        t0 = time.monotonic()
+        for i in range(0, len(rules), self.batch):
+            self._run_isolating(list(rules[i:i + self.batch]), res)
+        res.seconds = time.monotonic() - t0
+        return res
+
+    def _run_isolating(self, rules: list[CompiledRule], res: EvalResult) -> None:
+        if not rules:
+            return
+        try:
+            res.queries += 1
+            res.matches.append(self._query(rules))
+        except Exception as e:
+            if len(rules) == 1:
+                res.errors.append(RuleError(rules[0].uid, _why(e), rules[0].meta.path))
+                return
+            half = len(rules) // 2
+            self._run_isolating(rules[:half], res)
+            self._run_isolating(rules[half:], res)
+
+    # -- the query -----------------------------------------------------------------------
+    def build(self, rules: list[CompiledRule]) -> tuple[str, pa.Table | None]:
+        """SQL of one batch, and the anchor table it joins (None when no rule is anchored)."""
+        proj = Projection(self.table)
+        preds: list[str] = []
+        for r in rules:
+            p = f"coalesce({render(r.node, proj)}, false)"
+            if self.extra is not None and (sup := self.extra(r, proj)) is not None:  # noqa: S610
+                p = f"({p} AND NOT coalesce({sup}, false))"
+            preds.append(p)
+        slots: dict[tuple[str, str], int] = {}
+        a_slot: list[int] = []
+        a_key: list[str] = []
+        a_rule: list[int] = []
+        anchored: list[int] = []
+        free: list[int] = []
+        for i, r in enumerate(rules):
+            if r.anchors is None:
+                free.append(i)
+                continue
+            anchored.append(i)
+            for fname, kind, value in sorted(r.anchors):
+                slot = slots.setdefault((fname, kind), len(slots))
+                a_slot.append(slot)
+                a_key.append(value)
+                a_rule.append(i)
+        keys_sql: list[str] = []
+        for (fname, kind), slot in slots.items():
+            low = proj.ref(fname, "low")
+            key = low if kind == "eq" else f"regexp_extract({low}, '[^\\\\/]*$')"
+            keys_sql.append(f"SELECT rid, {slot} AS slot, {key} AS key FROM base WHERE {low} IS NOT NULL")
+        cols = base_columns(self.table)
+        json_sel = proj.json_select()
+        inner = f'SELECT *{", " + json_sel if json_sel else ""} FROM "{self.table.name}" WHERE {self.scope}'
+        select = ", ".join([*(f'"{c}"' for c in cols), *proj.select_list()])
+        parts = [f"base AS MATERIALIZED (SELECT row_number() OVER () AS rid, {select} FROM ({inner}))"]
+        hits: list[str] = []
+        anchor_table = None
+        if anchored:
+            anchor_table = pa.table({"slot": pa.array(a_slot, pa.int32()), "key": pa.array(a_key, pa.string()),
+                                     "r": pa.array(a_rule, pa.int32())})
+            parts.append("anch AS (SELECT DISTINCT slot, lower(key) AS key, r FROM __sigma_anchors)")
+            parts.append("keys AS (" + " UNION ALL ".join(keys_sql) + ")")
+            parts.append("cand AS (SELECT DISTINCT keys.rid, anch.r FROM keys JOIN anch USING (slot, key))")
+            case = " ".join(f"WHEN {i} THEN {preds[i]}" for i in anchored)
+            hits.append(f"SELECT c.r, c.rid FROM cand c JOIN base USING (rid) WHERE CASE c.r {case} ELSE false END")
+        if free:
+            any_of = " OR ".join(preds[i] for i in free)
+            listed = ", ".join(f"CASE WHEN {preds[i]} THEN {i} END" for i in free)
+            hits.append(f"SELECT unnest(list_filter([{listed}], lambda x: x IS NOT NULL)) AS r, rid "
+                        f"FROM base WHERE {any_of}")
+        parts.append("hits AS (" + " UNION ALL ".join(hits) + ")")
+        sql = ("WITH " + ",\n".join(parts) + f"\nSELECT hits.r, {match_select(self.table)} "
+               "FROM hits JOIN base USING (rid)")
+        return sql, anchor_table
+
+    def _query(self, rules: list[CompiledRule]) -> pa.Table:
+        sql, anchors = self.build(rules)
+        if anchors is not None:
+            self.session.register("__sigma_anchors", anchors)
+        result = self._timed(sql)
+        uids = pa.array([r.uid for r in rules], pa.string())
+        idx = result.column("r").cast(pa.int32())
+        import pyarrow.compute as pc
+
+        rule_col = pc.take(uids, idx) if len(result) else pa.array([], pa.string())
+        return result.drop_columns(["r"]).add_column(0, "rule", rule_col)
+
+    def _timed(self, sql: str) -> pa.Table:
+        interrupt = getattr(self.session, "interrupt", None)
+        timer = None
+        fired = threading.Event()
+        if interrupt is not None and self.timeout > 0:
+            def stop() -> None:
+                fired.set()
+                interrupt()
+            timer = threading.Timer(self.timeout, stop)
+            timer.daemon = True
+            timer.start()
+        try:
+            return self.session.sql(sql)
+        except Exception as e:
+            if fired.is_set():
+                raise TimeoutError(f"query ran longer than {self.timeout:g}s and was interrupted") from e
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+
+def _why(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return f"run-time error: {msg[:400]}"
+
+
+def rules_for_table(rules: Sequence[CompiledRule], table: str, channels: set[str]) -> list[CompiledRule]:
+    """The rules that apply to `table`, given the (lower-cased) channels it holds."""
+    out = []
+    for r in rules:
+        if r.tables:
+            if table in r.tables:
+                out.append(r)
+        elif r.channels:
+            if any(c.lower() in channels for c in r.channels):
+                out.append(r)
+        else:
+            out.append(r)
+    return out
+
+
+def empty_matches() -> pa.Table:
+    types = {"time": pa.timestamp("us", tz="UTC"), "record": pa.int64(), "event_code": pa.int32()}
+    return pa.table({c: pa.array([], types.get(c, pa.string())) for c in MATCH_COLUMNS})
+
+
+__all__ = ["MATCH_COLUMNS", "EvalResult", "Evaluator", "empty_matches", "entity_columns", "ir", "rules_for_table"]
