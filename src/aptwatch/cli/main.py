@@ -19,6 +19,7 @@ from aptwatch.cli import detect as detect_cmds
 from aptwatch.cli import ingest as ingest_cmds
 from aptwatch.cli import query as query_cmds
 from aptwatch.cli import results as results_cmds
+from aptwatch.cli import rules as rules_cmds
 from aptwatch.errors import AptwatchError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,6 +62,7 @@ command("campaigns", results_cmds.campaigns)
 command("query", query_cmds.query)
 command("status", query_cmds.status)
 command("formats", query_cmds.formats)
+rules_cmds.register(app, guarded)
 
 
 def _version(value: bool) -> None:

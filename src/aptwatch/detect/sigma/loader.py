@@ -98,8 +98,10 @@ def load_rules(paths: Sequence[Path]) -> LoadedRules:
         except (SigmaError, ValueError, TypeError, KeyError, AttributeError) as e:
             out.problems.append(RuleProblem(where, _describe(e)))
             continue
-        for err in coll.errors:
-            out.problems.append(RuleProblem(where, _describe(err)))
+        attached = {id(e) for r in [*coll.rules, *coll.filters] for e in r.errors}
+        for err in coll.errors:  # errors of the file itself (rule errors are reported with their rule)
+            if id(err) not in attached:
+                out.problems.append(RuleProblem(where, _describe(err)))
         for r in [*coll.rules, *coll.filters]:
             if r.errors:
                 rid, title = _ident(r)
