@@ -64,9 +64,9 @@ def check(paths: PathsArg, fmt: FormatOpt = "table", placeholders: PlaceholdersO
         rows.append({"status": "ok", "rule_id": c.meta.uid, "title": c.meta.title, "level": c.meta.level.value,
                      "logsource": f"correlation:{c.type}", "tables": "sigma_matches", "path": c.meta.path,
                      "reason": ""})
-    for p in compiled.problems:
-        rows.append({"status": p.stage, "rule_id": p.rule_id or "", "title": p.title or "", "level": "",
-                     "logsource": "", "tables": "", "path": p.path, "reason": p.reason})
+    for prob in compiled.problems:
+        rows.append({"status": prob.stage, "rule_id": prob.rule_id or "", "title": prob.title or "", "level": "",
+                     "logsource": "", "tables": "", "path": prob.path, "reason": prob.reason})
     with output(out) as f:
         if fmt == "jsonl":
             jsonl(rows, f)
