@@ -250,7 +250,9 @@ class AptwatchBackend(Backend):
         Returns the tree and the processing state the pipeline left (routing decided from the
         rule's log source, see `pipeline.py`).
         """
-        nodes = self.convert_rule(rule)
+        self.convert_rule(rule)
+        # the conversion result, also for rules only correlations use (convert_rule returns [] then)
+        nodes = rule.get_conversion_result()
         states = rule.get_conversion_states()
         state = dict(states[0].processing_state) if states else {}
         return ir.or_(list(nodes)), state

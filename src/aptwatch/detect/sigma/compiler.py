@@ -193,16 +193,17 @@ def _correlation(c: SigmaCorrelationRule, by_ref: Mapping[int, str]) -> Compiled
         return RuleProblem(meta.path, "extended temporal conditions are not supported", meta.uid, meta.title,
                            "convert")
     refs: list[str] = []
+    ref_uid: dict[str, str] = {}
     for ref in c.rules or ():
         target = getattr(ref, "rule", None)
         if not isinstance(target, SigmaRule) or id(target) not in by_ref:
             return RuleProblem(meta.path, f"correlation references {ref.reference!r}, which is not a detection "
                                "rule that compiled", meta.uid, meta.title, "convert")
         refs.append(by_ref[id(target)])
+        ref_uid[ref.reference] = by_ref[id(target)]
     aliases: dict[str, dict[str, str]] = {}
-    for alias in c.aliases:
-        aliases[alias.alias] = {by_ref.get(id(getattr(r, "rule", None)), r.reference): f
-                                for r, f in alias.mapping.items()}
+    for alias in c.aliases:  # keys name rules the way the correlation's `rules:` list does
+        aliases[alias.alias] = {ref_uid.get(r.reference, r.reference): f for r, f in alias.mapping.items()}
     value_field = cond.fieldref if isinstance(cond.fieldref, str) else (
         cond.fieldref[0] if cond.fieldref else None)
     op = {"LT": "<", "LTE": "<=", "GT": ">", "GTE": ">=", "EQ": "=", "NEQ": "<>"}.get(cond.op.name)

@@ -154,6 +154,8 @@ class Evaluator:
             if r.anchors is None:
                 free.append(i)
                 continue
+            if not r.anchors:  # no key can satisfy it: the rule can never match
+                continue
             anchored.append(i)
             for fname, kind, value in sorted(r.anchors):
                 slot = slots.setdefault((fname, kind), len(slots))
@@ -185,6 +187,8 @@ class Evaluator:
             listed = ", ".join(f"CASE WHEN {preds[i]} THEN {i} END" for i in free)
             hits.append(f"SELECT unnest(list_filter([{listed}], lambda x: x IS NOT NULL)) AS r, rid "
                         f"FROM base WHERE {any_of}")
+        if not hits:
+            hits.append("SELECT CAST(NULL AS INTEGER) AS r, CAST(NULL AS BIGINT) AS rid WHERE false")
         parts.append("hits AS (" + " UNION ALL ".join(hits) + ")")
         sql = ("WITH " + ",\n".join(parts) + f"\nSELECT hits.r, {match_select(self.table)} "
                "FROM hits JOIN base USING (rid)")
