@@ -208,15 +208,20 @@ class Evaluator:
 
     def _timed(self, sql: str) -> pa.Table:
         interrupt = getattr(self.session, "interrupt", None)
-        timer = None
         fired = threading.Event()
+        done = threading.Event()
+        watcher = None
         if interrupt is not None and self.timeout > 0:
-            def stop() -> None:
+            def watch() -> None:
+                if done.wait(self.timeout):
+                    return
                 fired.set()
-                interrupt()
-            timer = threading.Timer(self.timeout, stop)
-            timer.daemon = True
-            timer.start()
+                # keep interrupting until the query gives up: one sent before it started is lost
+                while not done.is_set():
+                    interrupt()
+                    done.wait(0.05)
+            watcher = threading.Thread(target=watch, name="sigma-timeout", daemon=True)
+            watcher.start()
         try:
             return self.session.sql(sql)
         except Exception as e:
@@ -224,8 +229,9 @@ class Evaluator:
                 raise TimeoutError(f"query ran longer than {self.timeout:g}s and was interrupted") from e
             raise
         finally:
-            if timer is not None:
-                timer.cancel()
+            done.set()
+            if watcher is not None:
+                watcher.join()
 
 
 def _why(e: BaseException) -> str:
