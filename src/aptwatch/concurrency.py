@@ -79,3 +79,25 @@ class SerialWorker:
         self._t.join()
         if self._error is not None:
             raise self._error
+
+
+def ordered_map(fn: Callable[[T], Any], items: Iterator[T], workers: int = 2, depth: int = 4) -> Iterator[Any]:
+    """`map(fn, items)` on a thread pool, results in input order, at most `depth` items in flight.
+
+    For per-chunk work that runs in C with the GIL released (DuckDB queries, Arrow kernels).
+    """
+    if workers <= 1:
+        for item in items:
+            yield fn(item)
+        return
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aptwatch-map") as pool:
+        pending: deque[Future[Any]] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= depth:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -73,6 +73,10 @@ class IngestReport:
     unknown: list[str] = field(default_factory=list)
     by_format: Counter[str] = field(default_factory=Counter)
     by_table: Counter[str] = field(default_factory=Counter)
+    #: (table, day) partitions that received files
+    partitions: set[tuple[str, str]] = field(default_factory=set)
+    #: small files merged by the compaction that follows the ingest
+    compacted: int = 0
     seconds: float = 0.0
 
 
@@ -270,6 +274,8 @@ def ingest(
         report.warnings += len(problems)
         progress.start(len(todo), sum(c.size for c in todo))
         _run(w, todo, ingest_id, str(store.root), settings, workers, progress, report)
+        if report.partitions:
+            report.compacted = w.compact(report.partitions).files_in
         w.finish_ingest(ingest_id, report.skipped)
     report.seconds = time.monotonic() - t0
     return report
@@ -324,6 +330,7 @@ def _run(w: StoreWriter, todo: list[Candidate], ingest_id: str, root: str, setti
         report.by_format[commit.format] += commit.events
         for f in commit.files:
             report.by_table[f.table_name] += f.rows
+            report.partitions.add((f.table_name, f.day))
         if len(pending) >= COMMIT_SOURCES or time.monotonic() - last > COMMIT_SECONDS:
             w.commit_sources(ingest_id, pending)
             pending.clear()

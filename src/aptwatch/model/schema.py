@@ -514,6 +514,114 @@ EVENT_TABLES: tuple[Table, ...] = (
     _event("generic", "Everything no other table maps; all fields in `data`.", (), ()),
 )
 
+
+# --------------------------------------------------------------------------------------
+# Additions, kept as blocks so each stays additive and merges trivially: extra Sigma aliases
+# (the field names a parser copies into an existing column), extra columns (inserted before
+# `data`/`raw`), extra words for a column's doc, and new tables.
+# --------------------------------------------------------------------------------------
+def _extend(tables: tuple[Table, ...], *, aliases: dict[str, dict[str, tuple[str, ...]]],
+            columns: dict[str, tuple[Column, ...]], docs: dict[str, dict[str, str]],
+            new: tuple[Table, ...] = ()) -> tuple[Table, ...]:
+    by_name = {t.name: t for t in tables}
+    for what in (aliases, columns, docs):
+        for tname in what:
+            if tname not in by_name:
+                raise RegistryError(f"schema addition names unknown table {tname}")
+    out: list[Table] = []
+    for t in tables:
+        extra = aliases.get(t.name, {})
+        more_doc = docs.get(t.name, {})
+        for cname in (*extra, *more_doc):
+            if not t.has(cname):
+                raise RegistryError(f"schema addition names unknown column {t.name}.{cname}")
+        cols = [Column(c.name, c.type, c.doc + (" " + more_doc[c.name] if c.name in more_doc else ""),
+                       c.sigma + tuple(a for a in extra.get(c.name, ()) if a not in c.sigma), c.ocsf, c.ecs)
+                for c in t.columns]
+        added = columns.get(t.name, ())
+        if added:
+            cols = cols[: -len(COMMON_TAIL)] + list(added) + cols[-len(COMMON_TAIL):]
+        out.append(Table(t.name, t.doc, tuple(cols), t.kind, t.sigma_categories, t.primary_key))
+    return (*out, *new)
+
+
+# Windows sources (issue 3; mapping in sources/windows/mapping.py, which a test checks against these).
+_WINDOWS_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "process": {"process_path": ("NewProcessName", "ProcessName"), "process_id": ("NewProcessId",),
+                "user": ("SubjectUserName",), "logon_id": ("SubjectLogonId",), "exit_code": ("Status",)},
+    "process_access": {"target_process_guid": ("ProcessGuid",), "target_process_id": ("ProcessId",),
+                       "target_path": ("Image",), "target_user": ("User",)},
+    "network": {"src_ip": ("SourceAddress",), "dst_ip": ("DestAddress",), "dst_port": ("DestPort",),
+                "process_id": ("ProcessID",), "process_path": ("Application",)},
+    "file": {"path": ("Device",), "hashes": ("Hash",), "process_path": ("ProcessName",)},
+    "registry": {"target_object": ("ObjectName",), "process_path": ("ProcessName",)},
+    "auth": {"target_user": ("AccountName", "User", "Param1"), "target_domain": ("AccountDomain", "Param2"),
+             "target_sid": ("TargetSid",), "src_ip": ("ClientAddress", "Address", "Param3"),
+             "workstation": ("ClientName",), "logon_id": ("LogonID",), "auth_package": ("PackageName",),
+             "process_id": ("ProcessId",), "service": ("Service",), "target_server": ("Value",)},
+    "account": {"object_dn": ("ObjectName",)},
+    "persistence": {"name": ("param1", "ProviderName", "providerName", "jobTitle", "name"),
+                    "image_path": ("ActionName", "ProviderPath"), "start_type": ("ServiceStartType", "param3"),
+                    "account": ("UserContext", "UserName", "jobOwner"), "content": ("TaskContentNew",),
+                    "consumer": ("CONSUMER",), "filter": ("ESS",),
+                    "process_id": ("ProcessID", "processid", "processId", "ClientProcessId"),
+                    "process_path": ("processPath",)},
+    "ids_alert": {"signature": ("Threat Name",), "signature_id": ("Threat ID",), "severity": ("Severity Name",),
+                  "category": ("Category Name",), "alert_action": ("Action Name",),
+                  "user": ("Detection User",), "process_path": ("Process Name", "ProcessName"),
+                  "file_path": ("Path",)},
+}
+_WINDOWS_COLUMNS: dict[str, tuple[Column, ...]] = {
+    "file": _SUBJECT,
+    "registry": _SUBJECT,
+    "persistence": (
+        _c("state", "VARCHAR", "Service state entered (System 7036 param2: running, stopped).", ("param2",)),
+        _c("url", "VARCHAR", "URL transferred (BITS).", ("url", "RemoteName"), "url.url_string", "url.original"),
+        _c("local_path", "VARCHAR", "Local file of a transfer (BITS LocalName).", ("LocalName",), "file.path",
+           "file.path"),
+    ),
+    "script": (
+        _c("action", "VARCHAR", "script_block | module | engine_start | engine_stop | provider_start | pipeline.",
+           (), "activity_name", "event.action"),
+        _c("data_text", "VARCHAR", "Classic PowerShell (Windows PowerShell log 400/403/600/800): the event's <Data> "
+           "items joined by newlines, the text Sigma ps_classic_* rules match as `Data` (key=value lines with "
+           "HostApplication, EngineVersion, ...).", ("Data",)),
+    ),
+}
+_WINDOWS_DOCS: dict[str, dict[str, str]] = {
+    "file": {"action": "Windows also: raw_read (Sysmon 9) | handle_request (4656) | clipboard (Sysmon 24) | "
+                       "block_executable | block_shredding | executable_detected (Sysmon 27-29)."},
+    "auth": {"action": "Windows also: privileged_object (4674) | rdp_logon | rdp_shell_start | rdp_logoff | "
+                       "rdp_disconnect | rdp_reconnect (TerminalServices-LocalSessionManager 21-25) | "
+                       "rdp_authenticated (RemoteConnectionManager 1149) | rdp_client_connect | "
+                       "rdp_client_multitransport (RDPClient 1024 / 1102)."},
+    "account": {"action": "Windows also: object_handle (4661) | directory_access (4662)."},
+    "persistence": {"action": "Windows also: service_state_changed (7036) | task_completed (TaskScheduler 201) | "
+                              "wmi_provider_started | wmi_error | wmi_subscription | wmi_temporary_subscription "
+                              "(WMI-Activity 5857-5860) | bits_job_created | bits_job_completed | "
+                              "bits_job_cancelled | bits_transfer_started | bits_transfer_stopped | "
+                              "bits_transfer_error | bits_job_file (BITS-Client)."},
+}
+_WINDOWS_TABLES: tuple[Table, ...] = (
+    _event("logging", "Changes to logging and auditing itself (defense impairment, T1070.001 / T1562): event logs "
+           "cleared (Security 1102, System 104), audit policy changed (4719), sensor configuration and state changes "
+           "(Sysmon 4 / 16, Microsoft Defender 5001 / 5007 / 5010 / 5012).", (
+        _c("action", "VARCHAR", "log_cleared | audit_policy_changed | sensor_state_changed | sensor_config_changed | "
+           "sensor_disabled.", (), "activity_name", "event.action"),
+        *_SUBJECT,
+        _c("backup_path", "VARCHAR", "Where the cleared log was backed up, when it was.", ("BackupPath",)),
+        _c("policy_changes", "VARCHAR", "Audit policy changes as logged (4719 AuditPolicyChanges, e.g. '%%8448').",
+           ("AuditPolicyChanges",)),
+        _c("subcategory_guid", "VARCHAR", "Audit subcategory GUID (4719).", ("SubcategoryGuid",)),
+        _c("state", "VARCHAR", "Sensor state (Sysmon 4 State).", ("State",)),
+        _c("configuration", "VARCHAR", "Sensor configuration (Sysmon 16 Configuration).", ("Configuration",)),
+        _c("old_value", "VARCHAR", "Setting before the change (Defender 5007 'Old Value').", ("Old Value", "OldValue")),
+        _c("new_value", "VARCHAR", "Setting after the change (Defender 5007 'New Value').", ("New Value", "NewValue")),
+    ), ()),
+)
+EVENT_TABLES = _extend(EVENT_TABLES, aliases=_WINDOWS_ALIASES, columns=_WINDOWS_COLUMNS, docs=_WINDOWS_DOCS,
+                       new=_WINDOWS_TABLES)
+
 # --------------------------------------------------------------------------------------
 # State tables: small, mutable, in the state database.
 # --------------------------------------------------------------------------------------

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from aptwatch.registry import Registry
 from aptwatch.sources.base import Source
+from aptwatch.sources.evtx import Evtx
 from aptwatch.sources.jsonl import JsonLines
 
 SOURCES: Registry[Source] = Registry("source", [
     JsonLines(),
+    Evtx(),
 ])
 
 

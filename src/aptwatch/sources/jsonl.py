@@ -8,6 +8,8 @@ NULL because `raw` already is the record's object (see schema.py).
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -16,11 +18,11 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aptwatch.concurrency import prefetch
+from aptwatch.concurrency import ordered_map, prefetch
 from aptwatch.model.hosts import host_keys
 from aptwatch.model.records import IngestWarning, TableBatch
 from aptwatch.sources.base import ReadContext, Source, first_lines
-from aptwatch.sources.lines import iter_line_chunks
+from aptwatch.sources.lines import LineChunk, iter_line_chunks
 
 #: keys tried, in order, for the event time (dotted = nested)
 TIME_KEYS = ("@timestamp", "timestamp", "time", "ts", "TimeCreated", "TimeGenerated", "EventTime", "event_time",
@@ -87,15 +89,31 @@ class JsonLines(Source):
             return False
 
     def read(self, ctx: ReadContext) -> Iterator[TableBatch | IngestWarning]:
-        con = duckdb.connect(config={"threads": 2})
+        con = duckdb.connect(config={"threads": 1})
         con.execute("SET TimeZone='UTC'")
-        plan: _Plan | None = None
+        local = threading.local()
+
+        def cursor() -> duckdb.DuckDBPyConnection:
+            # DuckDB connections are not shared between threads; each worker gets its own cursor.
+            cur: duckdb.DuckDBPyConnection | None = getattr(local, "cur", None)
+            if cur is None:
+                cur = local.cur = con.cursor()
+                cur.execute("SET TimeZone='UTC'")
+            return cur
+
         with ctx.open() as stream:
-            for chunk in prefetch(iter_line_chunks(stream), depth=1):
-                yield from chunk.warnings
-                if plan is None:
-                    plan = _Plan.from_lines(chunk.lines.slice(0, 200).to_pylist())
-                yield from plan.run(con, chunk.lines, chunk.line_numbers)
+            chunks = prefetch(iter_line_chunks(stream), depth=2)
+            first = next(chunks, None)
+            if first is None:
+                return
+            plan = _Plan.from_lines(first.lines.slice(0, 200).to_pylist())
+
+            def work(chunk: LineChunk) -> list[TableBatch | IngestWarning]:
+                return [*chunk.warnings, *plan.run(cursor(), chunk.lines, chunk.line_numbers)]
+
+            # Chunks are processed on two threads (DuckDB and Arrow release the GIL), in order.
+            for items in ordered_map(work, itertools.chain([first], chunks), workers=2, depth=3):
+                yield from items
         con.close()
 
 

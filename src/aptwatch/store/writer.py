@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from aptwatch.model.campaign import Campaign
 from aptwatch.model.finding import Finding
+from aptwatch.store.compact import CompactReport, compact
 from aptwatch.store.lake import FileEntry, insert_file_entries
 
 if TYPE_CHECKING:
@@ -97,6 +98,11 @@ class StoreWriter:
         with self.store.state.connect(read_only=False) as con:
             con.execute("UPDATE ingests SET finished_at = ?, skipped = ? WHERE ingest_id = ?",
                         [datetime.now(UTC), skipped, ingest_id])
+
+    def compact(self, partitions: set[tuple[str, str]] | None = None) -> CompactReport:
+        """Merge small lake files of these (table, day) partitions (all when None)."""
+        with self.store.state.connect(read_only=False) as con:
+            return compact(self.store.root, con, partitions)
 
     # -- detections -------------------------------------------------------------------
     def write_findings(self, findings: Sequence[Finding], run_id: str) -> int:

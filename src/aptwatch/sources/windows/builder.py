@@ -1,0 +1,414 @@
+"""Windows events in, columnar batches out: the one place the mapping is applied.
+
+Every Windows source brings a record into the same canonical shape and calls
+`WinBatchBuilder.add(record, time, computer, channel, provider, event_id, fields, raw)`:
+- `fields` is a flat dict of the event's EventData / UserData fields under their Windows
+  names (plus a few System values under stable names, see `SYSTEM_EXTRAS`); the builder
+  consumes it (fields taken by columns are popped, the rest becomes `data`);
+- `time` is the event's own time as text (ISO 8601; naive text is read in the local time
+  zone given to the builder);
+- `raw` is the complete original record as text.
+
+Why this shape is fast: the mapping of each (provider, EventID) is compiled once into a
+`_Group` holding one Python list per column it fills, so adding a record is a dict lookup
+plus one `pop` and one `append` per mapped field. Everything else — type conversion, time
+parsing, host keys, hashes, file names, GUID spelling — runs vectorised in Arrow when a
+batch is flushed; per-value Python only runs for the values Arrow cannot convert.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aptwatch.model.hosts import host_keys
+from aptwatch.model.records import IngestWarning, TableBatch
+from aptwatch.model.schema import Table, event_table
+from aptwatch.sources.windows.mapping import OUTCOME_FROM_STATUS, EventMap, index
+
+#: System values kept in `data` (under these names) because they say something the event
+#: fields do not: who logged it (UserID), which process wrote it (e.g. the PowerShell that
+#: ran a script block), its record number and activity. Every source spells them this way.
+SYSTEM_EXTRAS = ("EventRecordID", "ExecutionProcessID", "UserID", "ActivityID")
+
+_COMMON = ("time", "host", "record", "channel", "provider", "event_code")
+_GUID_COLUMNS = ("process_guid", "parent_process_guid", "source_process_guid", "target_process_guid", "logon_guid")
+_BARE_GUID = r"^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?$"
+_HASH_PATTERNS = {"md5": "MD5", "sha1": "SHA1", "sha256": "SHA256", "imphash": "IMPHASH"}
+_HASH_LEN = {"md5": 32, "sha1": 40, "sha256": 64, "imphash": 32}
+_CONTEXT_KEYS = {"host_application": "Host Application", "user": "User", "engine_version": "Engine Version"}
+_INT32 = (-(2**31), 2**31 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def text(value: Any) -> str | None:
+    """A value as Windows would render it in XML text (the format-neutral spelling)."""
+    if value is None or isinstance(value, str):
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return orjson.dumps(value).decode()
+
+
+def _plain(value: Any) -> Any:
+    """Value for `data`: text for scalars, lists of text for lists (Windows <Data> arrays)."""
+    if isinstance(value, list):
+        return [text(v) for v in value]
+    return text(value)
+
+
+def guid_text(value: str) -> str:
+    """A GUID as Windows writes it in EventData ('{lower-case}'); evtx writes GUID-typed values
+    upper-case without braces. Other text is returned as is."""
+    if len(value) == 36 and value[8] == value[13] == value[18] == value[23] == "-":
+        hexpart = value.replace("-", "")
+        if len(hexpart) == 32 and all(c in "0123456789ABCDEF" for c in hexpart):
+            return "{" + value.lower() + "}"
+    return value
+
+
+def _data_json(f: dict[str, Any]) -> str:
+    """`data` text of the leftover fields: every value as Windows would render it (see `text`)."""
+    for k, v in f.items():
+        c = v.__class__
+        if c is str:
+            if len(v) == 36 and v[8] == "-":
+                f[k] = guid_text(v)
+        elif c is int:
+            f[k] = str(v)
+        elif v is not None:
+            f[k] = _plain(v)
+    return orjson.dumps(f).decode()
+
+
+def parse_int(value: Any) -> int | None:
+    """An integer from an int, a decimal string or a 0x-hex string (Windows writes PIDs both ways)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        s = value.strip()
+        try:
+            if s[:2] in ("0x", "0X"):
+                return int(s[2:], 16)
+            return int(s, 10)
+        except ValueError:
+            return None
+    return None
+
+
+def parse_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        s = value.strip().lower()
+        if s in ("true", "1", "yes"):
+            return True
+        if s in ("false", "0", "no"):
+            return False
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    return None
+
+
+def parse_time_text(value: Any, local: tzinfo) -> datetime | None:
+    """Slow path for times Arrow cannot cast: 'YYYY-MM-DD[T ]HH:MM:SS[.f...][Z|+hh:mm| UTC]'."""
+    if not isinstance(value, str):
+        return None
+    s = value.strip()
+    tz: tzinfo
+    if s.endswith(" UTC"):
+        s = s[:-4] + "Z"
+    if s.endswith(("Z", "z")):
+        s, tz = s[:-1], UTC
+    elif len(s) > 6 and s[-6] in "+-" and s[-3] == ":":
+        sign = 1 if s[-6] == "+" else -1
+        try:
+            tz = timezone(sign * timedelta(hours=int(s[-5:-3]), minutes=int(s[-2:])))
+        except ValueError:
+            return None
+        s = s[:-6]
+    else:
+        tz = local
+    if "." in s:  # Windows writes 7 fraction digits (100 ns); datetime takes 6
+        head, _, frac = s.partition(".")
+        s = head + "." + (frac + "000000")[:6] if frac.isdigit() else s
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    return dt.replace(tzinfo=tz) if dt.tzinfo is None else dt
+
+
+def split_kv_lines(texts: list[str]) -> dict[str, str]:
+    """`Key=Value` lines of classic PowerShell details (HostApplication=..., EngineVersion=...)."""
+    out: dict[str, str] = {}
+    for t in texts:
+        for line in t.split("\n"):
+            key, sep, value = line.strip(" \t\r").partition("=")
+            if sep and key.isalnum() and key not in out:
+                out[key] = value
+    return out
+
+
+class _Group:
+    """Rows of one EventMap (or of `generic`); columns are cut out of them at flush time."""
+
+    def __init__(self, table: Table, em: EventMap | None) -> None:
+        self.table = table
+        self.em = em
+        self.pairs: tuple[tuple[str, str], ...] = tuple(em.fields.items()) if em else ()
+        #: (record, time, computer, channel, provider, event_id, fields, raw)
+        self.rows: list[tuple[Any, ...]] = []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def _ps_classic(fields: dict[str, Any]) -> None:
+    """Classic PowerShell (400/403/600/800): positional <Data> items -> `Data` text + key=value fields."""
+    items = fields.pop("Data", None)
+    if items is None:  # winlogbeat / NXLog spell positional items param1..paramN
+        params = []
+        n = 1
+        while f"param{n}" in fields:
+            params.append(fields.pop(f"param{n}"))
+            n += 1
+        items = params or fields.pop("Message", None)
+    if items is None:
+        return
+    texts = [t for t in (text(i) for i in (items if isinstance(items, list) else [items])) if t is not None]
+    for key, value in split_kv_lines(texts).items():
+        fields.setdefault(key, value)
+    fields["Data"] = "\n".join(texts)
+
+
+class WinBatchBuilder:
+    """Accumulates canonical Windows events; `flush()` yields TableBatches and warnings.
+
+    Args:
+        local_timezone: zone for times written without an offset (NXLog EventTime, some exports).
+        batch_rows: rows after which `full` turns true (the caller then flushes).
+    """
+
+    def __init__(self, local_timezone: str = "UTC", batch_rows: int = 50_000) -> None:
+        try:
+            self.local: tzinfo = ZoneInfo(local_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.local = UTC
+        self.batch_rows = batch_rows
+        self._index = index()
+        self._by_map: dict[int, _Group] = {}
+        self._cache: dict[tuple[Any, Any, Any], _Group] = {}
+        self._generic_table = event_table("generic")
+        self.rows = 0
+
+    @property
+    def full(self) -> bool:
+        return self.rows >= self.batch_rows
+
+    def mapping_for(self, provider: Any, channel: Any, event_id: Any) -> EventMap | None:
+        """The EventMap of an event (provider first, then a channel only one provider writes)."""
+        if not isinstance(event_id, int):
+            return None
+        if isinstance(provider, str):
+            em = self._index.get((provider.lower(), event_id))
+            if em is not None:
+                return em
+        if isinstance(channel, str):
+            return self._index.get(("channel:" + channel.lower(), event_id))
+        return None
+
+    def _group(self, key: tuple[Any, Any, Any]) -> _Group:
+        em = self.mapping_for(*key)
+        gid = id(em)
+        g = self._by_map.get(gid)
+        if g is None:
+            g = _Group(event_table(em.table) if em is not None else self._generic_table, em)
+            self._by_map[gid] = g
+        self._cache[key] = g
+        return g
+
+    def add(self, record: int, time: Any, computer: Any, channel: Any, provider: Any, event_id: int | None,
+            fields: dict[str, Any], raw: str) -> None:
+        """Add one event. `fields` is consumed (mapped fields are popped from it)."""
+        key = (provider, channel, event_id)
+        g = self._cache.get(key)
+        if g is None:
+            g = self._group(key)
+        g.rows.append((record, time, computer, channel, provider, event_id, fields, raw))
+        self.rows += 1
+
+    def flush(self) -> Iterator[TableBatch | IngestWarning]:
+        """Everything added so far, as one TableBatch per table (plus warnings)."""
+        per_table: dict[str, list[pa.Table]] = {}
+        warnings: list[IngestWarning] = []
+        for g in self._by_map.values():
+            if len(g):
+                per_table.setdefault(g.table.name, []).append(self._finish(g, warnings))
+        self._by_map = {}
+        self._cache = {}
+        self.rows = 0
+        yield from warnings
+        for table, parts in per_table.items():
+            data = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="default")
+            yield TableBatch(table, data)
+
+    # ------------------------------------------------------------------ finishing a group
+    def _finish(self, g: _Group, warnings: list[IngestWarning]) -> pa.Table:
+        t = g.table
+        rows = g.rows
+        n = len(rows)
+        records = [r[0] for r in rows]
+        fl: list[dict[str, Any]] = [r[6] for r in rows]
+        cols: dict[str, pa.Array] = {
+            "record": pa.array(records, pa.int64()),
+            "time": self._times([r[1] for r in rows], records, warnings),
+            "host": host_keys(_string_array([r[2] for r in rows])),
+            "channel": _string_array([r[3] for r in rows]),
+            "provider": _string_array([r[4] for r in rows]),
+        }
+        codes = [r[5] for r in rows]
+        cols["event_code"], failed = _typed(codes, pa.int32())
+        for i in failed:
+            fl[i].setdefault("EventID", codes[i])
+        em = g.em
+        if em is not None:
+            if em.special == "ps_classic":
+                for f in fl:
+                    _ps_classic(f)
+            if em.action_by is not None:
+                field_name, amap = em.action_by
+                default = em.action
+                cols["action"] = pa.array([amap.get(text(f.get(field_name)) or "", default) for f in fl], pa.string())
+            elif em.action is not None:
+                cols["action"] = pa.repeat(pa.scalar(em.action, pa.string()), n)
+            for column, source in g.pairs:
+                values = [f.pop(source, None) for f in fl]
+                arr, failed = _typed(values, t.column(column).arrow_type)
+                for i in failed:  # a value the column type cannot hold stays in `data`, as logged
+                    fl[i].setdefault(source, values[i])
+                cols[column] = arr
+            for column, value in em.const.items():
+                if value != OUTCOME_FROM_STATUS:
+                    cols[column] = pa.repeat(pa.scalar(value, t.column(column).arrow_type), n)
+            _derive(t, em, cols)
+        cols["data"] = pa.array([_data_json(f) if f else None for f in fl], pa.string())
+        cols["raw"] = pa.array([r[7] for r in rows], pa.string())
+        names = [c for c in t.column_names if c in cols]
+        return pa.table([cols[c] for c in names], names=names)
+
+    def _times(self, values: list[Any], records: list[int], warnings: list[IngestWarning]) -> pa.Array:
+        try:
+            arr = pa.array(values, pa.string()).cast(pa.timestamp("ns", tz="UTC"))
+            return arr.cast(pa.timestamp("us", tz="UTC"))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass
+        out: list[datetime | None] = []
+        for v, rec in zip(values, records, strict=True):
+            dt = parse_time_text(v, self.local)
+            if dt is None:
+                warnings.append(IngestWarning("bad_time", "no readable event time: " + IngestWarning.excerpt(
+                    text(v) or "(missing)"), rec))
+            out.append(dt)
+        return pa.array(out, pa.timestamp("us", tz="UTC"))
+
+
+def _string_array(values: list[Any]) -> pa.Array:
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([text(v) for v in values], pa.string())
+
+
+def _typed(values: list[Any], typ: pa.DataType) -> tuple[pa.Array, list[int]]:
+    """Arrow array of the column type; indices of values that could not be converted (-> NULL)."""
+    try:
+        return pa.array(values, typ), []
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        pass
+    if pa.types.is_string(typ):
+        return pa.array([text(v) for v in values], typ), []
+    failed: list[int] = []
+    out: list[Any] = []
+    if pa.types.is_integer(typ):
+        lo, hi = _INT32 if typ == pa.int32() else _INT64
+        for i, v in enumerate(values):
+            x = parse_int(v)
+            if x is not None and not lo <= x <= hi:
+                x = None
+            if x is None and v is not None:
+                failed.append(i)
+            out.append(x)
+    elif pa.types.is_boolean(typ):
+        for i, v in enumerate(values):
+            b = parse_bool(v)
+            if b is None and v is not None:
+                failed.append(i)
+            out.append(b)
+    else:  # pragma: no cover - no Windows column has another type
+        raise TypeError(f"no conversion to {typ}")
+    return pa.array(out, typ), failed
+
+
+def _s(value: str) -> pa.Scalar:
+    """A typed string scalar: pyarrow infers untyped Python values slowly (~80 us a call)."""
+    return pa.scalar(value, pa.string())
+
+
+def _basename(arr: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(arr, pattern=r"^.*[\\/]", replacement="")
+
+
+def _derive(t: Table, em: EventMap, cols: dict[str, pa.Array]) -> None:
+    """Columns computed from other columns, vectorised (see mapping.DERIVED)."""
+    for name in _GUID_COLUMNS:
+        if name in cols:
+            cols[name] = _canonical_guid(cols[name])
+    if "process_path" in cols and t.has("process_name"):
+        cols["process_name"] = _basename(cols["process_path"])
+    if "path" in cols and t.has("file_name"):
+        cols["file_name"] = _basename(cols["path"])
+    if "hashes" in cols and t.has("md5"):
+        for name, label in _HASH_PATTERNS.items():
+            pattern = rf"(?i)(?:^|,)\s*{label}=(?P<h>[0-9a-f]{{{_HASH_LEN[name]}}})(?:,|$)"
+            found = pc.struct_field(pc.extract_regex(cols["hashes"], pattern=pattern), [0])
+            cols[name] = pc.utf8_lower(found)
+    if t.name == "auth":
+        if "protocol" not in cols and "auth_package" in cols:
+            cols["protocol"] = pc.utf8_lower(cols["auth_package"])
+        if em.const.get("outcome") == OUTCOME_FROM_STATUS and "status" in cols:
+            status = pc.utf8_lower(cols["status"])
+            ok = pc.is_in(status, pa.array(["0x0", "0", "0x00000000"]))
+            failure = pc.if_else(pc.is_null(status), pa.scalar(None, pa.string()), _s("failure"))
+            cols["outcome"] = pc.if_else(ok, _s("success"), failure)
+    if t.name == "account" and em.action == "member_added" and "target_user" in cols:
+        cols["group_name"] = cols["target_user"]
+    if em.special == "ps_context" and "context_info" in cols:
+        for name, label in _CONTEXT_KEYS.items():
+            pattern = rf"(?m)^\s*{re.escape(label)} = (?P<v>[^\r\n]*)"
+            value = pc.struct_field(pc.extract_regex(cols["context_info"], pattern=pattern), [0])
+            cols[name] = pc.if_else(pc.equal(value, _s("")), pa.scalar(None, pa.string()), value)
+
+
+def _canonical_guid(arr: pa.Array) -> pa.Array:
+    """Sysmon GUIDs as Windows renders them: '{lower-case}'. evtx writes them upper-case without
+    braces; exports differ too. One spelling lets Sysmon GUIDs join across sources."""
+    is_guid = pc.fill_null(pc.match_substring_regex(arr, _BARE_GUID), False)
+    bare = pc.utf8_lower(pc.utf8_trim(arr, characters="{}"))
+    braced = pc.binary_join_element_wise(_s("{"), bare, _s("}"), _s(""))
+    return pc.if_else(is_guid, braced, arr)
