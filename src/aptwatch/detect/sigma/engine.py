@@ -18,12 +18,14 @@ others still run. Regular expressions are RE2: no pattern can backtrack.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from aptwatch.detect.base import RuleError
 from aptwatch.detect.sigma import ir
@@ -99,7 +101,9 @@ class EvalResult:
 
 
 class Evaluator:
-    """Runs batches of rules over one table of a session."""
+    """Runs rules over one table of a session: one scan of the table, then in-memory passes."""
+
+    _seq = itertools.count()
 
     def __init__(self, session: Session, table: Table, scope: str = "true", *,
                  timeout: float = DEFAULT_TIMEOUT, batch: int = BATCH,
@@ -115,10 +119,74 @@ class Evaluator:
     def run(self, rules: Sequence[CompiledRule]) -> EvalResult:
         res = EvalResult()
         t0 = time.monotonic()
-        for i in range(0, len(rules), self.batch):
-            self._run_isolating(list(rules[i:i + self.batch]), res)
+        rules = [r for r in rules if r.anchors is None or r.anchors]  # an empty anchor set never matches
+        if not rules:
+            return res
+        n = next(self._seq)
+        self.base, self.cand = f"__sigma_base_{n}", f"__sigma_cand_{n}"
+        proj = Projection(self.table)
+        preds: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        for r in rules:
+            try:
+                p = f"coalesce({render(r.node, proj)}, false)"
+                if self.extra is not None and (sup := self.extra(r, proj)) is not None:  # noqa: S610
+                    p = f"({p} AND NOT coalesce({sup}, false))"
+                preds[r.uid] = p
+            except (TypeError, ValueError, KeyError) as e:
+                errors[r.uid] = f"cannot render: {e}"
+        res.errors.extend(RuleError(r.uid, errors[r.uid], r.meta.path) for r in rules if r.uid in errors)
+        rules = [r for r in rules if r.uid in preds]
+        try:
+            try:
+                self._materialise(proj, rules, res)
+            except Exception as e:  # noqa: BLE001 - the scan itself failed or timed out: every rule reports it
+                res.errors.extend(RuleError(r.uid, _why(e), r.meta.path) for r in rules)
+                return res
+            self.preds = preds
+            self.index = {r.uid: i for i, r in enumerate(rules)}
+            for i in range(0, len(rules), self.batch):
+                self._run_isolating(list(rules[i:i + self.batch]), res)
+        finally:
+            self.session.sql(f"DROP TABLE IF EXISTS {self.base}")
+            self.session.sql(f"DROP TABLE IF EXISTS {self.cand}")
         res.seconds = time.monotonic() - t0
         return res
+
+    def _materialise(self, proj: Projection, rules: list[CompiledRule], res: EvalResult) -> None:
+        """The one scan of the table: events in scope with every field form (base), and the
+        candidate (event, rule) pairs of the anchored rules with their fields (cand)."""
+        slots: dict[tuple[str, str], int] = {}
+        a_slot: list[int] = []
+        a_key: list[str] = []
+        a_rule: list[int] = []
+        for i, r in enumerate(rules):
+            for fname, kind, value in sorted(r.anchors or ()):
+                slot = slots.setdefault((fname, kind), len(slots))
+                a_slot.append(slot)
+                a_key.append(value)
+                a_rule.append(i)
+        keys_sql = []
+        for (fname, kind), slot in slots.items():
+            low = proj.ref(fname, "low")
+            key = low if kind == "eq" else f"regexp_extract({low}, '[^\\\\/]*$')"
+            keys_sql.append(f"SELECT rid, {slot} AS slot, {key} AS key FROM {self.base} WHERE {low} IS NOT NULL")
+        cols = base_columns(self.table)
+        json_sel = proj.json_select()
+        inner = f'SELECT *{", " + json_sel if json_sel else ""} FROM "{self.table.name}" WHERE {self.scope}'
+        select = ", ".join([*(f'"{c}"' for c in cols), *proj.select_list()])
+        res.queries += 1
+        self._timed(f"CREATE TEMP TABLE {self.base} AS SELECT row_number() OVER () AS rid, {select} FROM ({inner})")
+        if keys_sql:
+            self.session.register("__sigma_anchors", pa.table({
+                "slot": pa.array(a_slot, pa.int32()), "key": pa.array(a_key, pa.string()),
+                "r": pa.array(a_rule, pa.int32())}))
+            res.queries += 1
+            self._timed(
+                f"CREATE TEMP TABLE {self.cand} AS WITH anch AS (SELECT DISTINCT slot, lower(key) AS key, r "
+                f"FROM __sigma_anchors), keys AS ({' UNION ALL '.join(keys_sql)}), "
+                "pairs AS (SELECT DISTINCT keys.rid, anch.r FROM keys JOIN anch USING (slot, key)) "
+                f"SELECT pairs.r AS __r, b.* FROM pairs JOIN {self.base} b USING (rid) ORDER BY pairs.r")
 
     def _run_isolating(self, rules: list[CompiledRule], res: EvalResult) -> None:
         if not rules:
@@ -126,7 +194,7 @@ class Evaluator:
         try:
             res.queries += 1
             res.matches.append(self._query(rules))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any engine error is the rules' problem, isolated below
             if len(rules) == 1:
                 res.errors.append(RuleError(rules[0].uid, _why(e), rules[0].meta.path))
                 return
@@ -134,76 +202,29 @@ class Evaluator:
             self._run_isolating(rules[:half], res)
             self._run_isolating(rules[half:], res)
 
-    # -- the query -----------------------------------------------------------------------
-    def build(self, rules: list[CompiledRule]) -> tuple[str, pa.Table | None]:
-        """SQL of one batch, and the anchor table it joins (None when no rule is anchored)."""
-        proj = Projection(self.table)
-        preds: list[str] = []
-        for r in rules:
-            p = f"coalesce({render(r.node, proj)}, false)"
-            if self.extra is not None and (sup := self.extra(r, proj)) is not None:  # noqa: S610
-                p = f"({p} AND NOT coalesce({sup}, false))"
-            preds.append(p)
-        slots: dict[tuple[str, str], int] = {}
-        a_slot: list[int] = []
-        a_key: list[str] = []
-        a_rule: list[int] = []
-        anchored: list[int] = []
-        free: list[int] = []
-        for i, r in enumerate(rules):
-            if r.anchors is None:
-                free.append(i)
-                continue
-            if not r.anchors:  # no key can satisfy it: the rule can never match
-                continue
-            anchored.append(i)
-            for fname, kind, value in sorted(r.anchors):
-                slot = slots.setdefault((fname, kind), len(slots))
-                a_slot.append(slot)
-                a_key.append(value)
-                a_rule.append(i)
-        keys_sql: list[str] = []
-        for (fname, kind), slot in slots.items():
-            low = proj.ref(fname, "low")
-            key = low if kind == "eq" else f"regexp_extract({low}, '[^\\\\/]*$')"
-            keys_sql.append(f"SELECT rid, {slot} AS slot, {key} AS key FROM base WHERE {low} IS NOT NULL")
-        cols = base_columns(self.table)
-        json_sel = proj.json_select()
-        inner = f'SELECT *{", " + json_sel if json_sel else ""} FROM "{self.table.name}" WHERE {self.scope}'
-        select = ", ".join([*(f'"{c}"' for c in cols), *proj.select_list()])
-        parts = [f"base AS MATERIALIZED (SELECT row_number() OVER () AS rid, {select} FROM ({inner}))"]
-        hits: list[str] = []
-        anchor_table = None
+    def build(self, rules: list[CompiledRule]) -> str:
+        """SQL of one batch over the materialised tables. Each predicate appears once (binding a
+        predicate costs more than evaluating it over thousands of in-memory events): anchored
+        rules as branches of one CASE over their candidate pairs, the others as one list of
+        `CASE WHEN p THEN i END` per event."""
+        anchored = [(self.index[r.uid], self.preds[r.uid]) for r in rules if r.anchors]
+        free = [(self.index[r.uid], self.preds[r.uid]) for r in rules if not r.anchors]
+        parts = []
         if anchored:
-            anchor_table = pa.table({"slot": pa.array(a_slot, pa.int32()), "key": pa.array(a_key, pa.string()),
-                                     "r": pa.array(a_rule, pa.int32())})
-            parts.append("anch AS (SELECT DISTINCT slot, lower(key) AS key, r FROM __sigma_anchors)")
-            parts.append("keys AS (" + " UNION ALL ".join(keys_sql) + ")")
-            parts.append("cand AS (SELECT DISTINCT keys.rid, anch.r FROM keys JOIN anch USING (slot, key))")
-            case = " ".join(f"WHEN {i} THEN {preds[i]}" for i in anchored)
-            hits.append(f"SELECT c.r, c.rid FROM cand c JOIN base USING (rid) WHERE CASE c.r {case} ELSE false END")
+            case = " ".join(f"WHEN {i} THEN {p}" for i, p in anchored)
+            parts.append(f"SELECT __r AS r, rid FROM {self.cand} WHERE CASE __r {case} ELSE false END")
         if free:
-            any_of = " OR ".join(preds[i] for i in free)
-            listed = ", ".join(f"CASE WHEN {preds[i]} THEN {i} END" for i in free)
-            hits.append(f"SELECT unnest(list_filter([{listed}], lambda x: x IS NOT NULL)) AS r, rid "
-                        f"FROM base WHERE {any_of}")
-        if not hits:
-            hits.append("SELECT CAST(NULL AS INTEGER) AS r, CAST(NULL AS BIGINT) AS rid WHERE false")
-        parts.append("hits AS (" + " UNION ALL ".join(hits) + ")")
-        sql = ("WITH " + ",\n".join(parts) + f"\nSELECT hits.r, {match_select(self.table)} "
-               "FROM hits JOIN base USING (rid)")
-        return sql, anchor_table
+            listed = ", ".join(f"CASE WHEN {p} THEN {i} END" for i, p in free)
+            parts.append(f"SELECT unnest(l) AS r, rid FROM (SELECT rid, list_filter([{listed}], "
+                         f"lambda x: x IS NOT NULL) AS l FROM {self.base}) WHERE len(l) > 0")
+        hits = " UNION ALL ".join(parts)
+        return (f"WITH hits AS ({hits}) SELECT hits.r, {match_select(self.table)} "
+                f"FROM hits JOIN {self.base} base USING (rid)")
 
     def _query(self, rules: list[CompiledRule]) -> pa.Table:
-        sql, anchors = self.build(rules)
-        if anchors is not None:
-            self.session.register("__sigma_anchors", anchors)
-        result = self._timed(sql)
-        uids = pa.array([r.uid for r in rules], pa.string())
-        idx = result.column("r").cast(pa.int32())
-        import pyarrow.compute as pc
-
-        rule_col = pc.take(uids, idx) if len(result) else pa.array([], pa.string())
+        result = self._timed(self.build(rules))
+        uids = pa.array(list(self.index), pa.string())
+        rule_col = pc.take(uids, result.column("r").cast(pa.int32())) if len(result) else pa.array([], pa.string())
         return result.drop_columns(["r"]).add_column(0, "rule", rule_col)
 
     def _timed(self, sql: str) -> pa.Table:

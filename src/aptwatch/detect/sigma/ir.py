@@ -217,8 +217,19 @@ Anchor = tuple[str, str, str]
 MAX_ANCHORS = 512
 
 
+#: fields whose values few events do not share (routing conditions): useless as anchors
+WEAK = frozenset({"Channel", "@action", "@event_code", "@channel", "Provider_Name"})
+
+
 def anchors(node: Node) -> frozenset[Anchor] | None:
-    """A set of keys one of which every matching event has, or None when there is none."""
+    """A set of selective keys one of which every matching event has, or None when there is none."""
+    found = _anchors(node)
+    if found and all(f in WEAK for f, _, _ in found):
+        return None  # every event of the category has it: testing the rule on all events is cheaper
+    return found
+
+
+def _anchors(node: Node) -> frozenset[Anchor] | None:
     if isinstance(node, Str):
         return _str_anchor(node)
     if isinstance(node, Num):
@@ -228,7 +239,7 @@ def anchors(node: Node) -> frozenset[Anchor] | None:
     if isinstance(node, Or):
         out: set[Anchor] = set()
         for a in node.args:
-            sub = anchors(a)
+            sub = _anchors(a)
             if sub is None:
                 return None
             out |= sub
@@ -238,7 +249,7 @@ def anchors(node: Node) -> frozenset[Anchor] | None:
     if isinstance(node, And):
         best: frozenset[Anchor] | None = None
         for a in node.args:
-            sub = anchors(a)
+            sub = _anchors(a)
             if sub is not None and (best is None or _better(sub, best)):
                 best = sub
         return best
@@ -249,10 +260,8 @@ def anchors(node: Node) -> frozenset[Anchor] | None:
 
 def _better(a: frozenset[Anchor], b: frozenset[Anchor]) -> bool:
     """Prefer anchors on fields other than event codes / channels (more selective), then fewer keys."""
-    weak = {"EventID", "Channel", "@action", "@event_code", "@channel"}
-
     def rank(s: frozenset[Anchor]) -> tuple[int, int]:
-        return (sum(1 for f, _, _ in s if f in weak), len(s))
+        return (sum(1 for f, _, _ in s if f in WEAK or f == "EventID"), len(s))
 
     return rank(a) < rank(b)
 

@@ -149,10 +149,15 @@ class Projection:
 # --------------------------------------------------------------------------------------
 # Rendering
 # --------------------------------------------------------------------------------------
+def case_stable(s: str) -> bool:
+    """True when Python lower-cases `s` as DuckDB does: ASCII, or characters without case (emoji)."""
+    return s.isascii() or all(c.isascii() or c.lower() == c == c.upper() for c in s)
+
+
 def lit(s: str, lower: bool) -> str:
-    """A SQL literal; lower-cased the way DuckDB does (Python's lower differs outside ASCII)."""
+    """A SQL literal; lower-cased the way DuckDB does (Python's lower differs for some letters)."""
     if lower:
-        return sql_str(s.lower()) if s.isascii() else f"lower({sql_str(s)})"
+        return sql_str(s.lower()) if case_stable(s) else f"lower({sql_str(s)})"
     return sql_str(s)
 
 
@@ -166,7 +171,7 @@ def _like(parts: tuple[ir.Part, ...], lower: bool) -> tuple[str, bool]:
             out.append("_")
         else:
             assert isinstance(p, str)
-            text = p.lower() if lower and p.isascii() else p
+            text = p.lower() if lower and case_stable(p) else p
             if any(c in text for c in "%_\\"):
                 escaped = True
                 text = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -199,6 +204,27 @@ def render_str(target: str, parts: tuple[ir.Part, ...], lower: bool) -> str:
     return f"({target} LIKE {pattern}" + (" ESCAPE '\\')" if escaped else ")")
 
 
+#: OR-ed affix patterns on one field from which one regular expression is built instead
+MIN_ALTERNATION = 3
+
+
+def _re_escape(text: str) -> str:
+    # RE2: a backslash before punctuation makes it literal; other characters stand for themselves
+    return "".join(c if c.isalnum() or c == "_" or not c.isascii() else "\\" + c for c in text)
+
+
+def _affix_regex(parts: tuple[ir.Part, ...], lower: bool) -> str | None:
+    """RE2 for *lit*, lit*, *lit (the literal lower-cased when `lower`), or None for other shapes."""
+    if not parts or any(p is ir.Wild.ONE for p in parts):
+        return None
+    texts = [p for p in parts if isinstance(p, str)]
+    if len(texts) != 1 or not texts[0] or not case_stable(texts[0]) or not texts[0].isprintable():
+        return None
+    body = _re_escape(texts[0].lower() if lower else texts[0])
+    shape = tuple(p is ir.Wild.ANY for p in parts)
+    return {(True, False, True): body, (False, True): "^" + body, (True, False): body + "$"}.get(shape)
+
+
 def _num_text(v: int | float) -> str:
     return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
@@ -225,14 +251,26 @@ class _Renderer:
         return self.leaf(n)
 
     def or_(self, n: ir.Or) -> str:
-        # Many literal alternatives on one field: one IN list (a hash probe, not N comparisons).
+        # Many literal alternatives on one field: one IN list (a hash probe, not N comparisons),
+        # and many contains / startswith / endswith literals: one RE2 alternation (a single
+        # linear scan of the value for all of them, and one expression to plan instead of N).
         eq: dict[tuple[str, bool], list[str]] = {}
+        pats: dict[tuple[str | None, bool], list[str]] = {}
         rest: list[str] = []
         for a in n.args:
             if isinstance(a, ir.Str) and a.field is not None and (text := ir.literal(a.parts)) is not None and text:
                 eq.setdefault((a.field, a.cased), []).append(text)
+            elif isinstance(a, ir.Str) and (rx := _affix_regex(a.parts, not a.cased)) is not None:
+                pats.setdefault((a.field, a.cased), []).append(rx)
             else:
                 rest.append(self.node(a))
+        for (fname, cased), alts in pats.items():
+            target = self.p.ref(fname, "raw" if cased else "low")
+            if len(alts) < MIN_ALTERNATION:
+                rest.extend(self.node(a) for a in n.args if isinstance(a, ir.Str) and a.field == fname
+                            and a.cased == cased and _affix_regex(a.parts, not cased) is not None)
+            else:
+                rest.append(f"regexp_matches({target}, {sql_str('(?:' + '|'.join(dict.fromkeys(alts)) + ')')})")
         for (fname, cased), values in eq.items():
             target = self.p.ref(fname, "raw" if cased else "low")
             if len(values) == 1:
