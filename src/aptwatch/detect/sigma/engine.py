@@ -140,7 +140,7 @@ class Evaluator:
         try:
             try:
                 self._materialise(proj, rules, res)
-            except Exception as e:  # noqa: BLE001 - the scan itself failed or timed out: every rule reports it
+            except Exception as e:  # the scan itself failed or timed out: every rule reports it
                 res.errors.extend(RuleError(r.uid, _why(e), r.meta.path) for r in rules)
                 return res
             self.preds = preds
@@ -194,7 +194,7 @@ class Evaluator:
         try:
             res.queries += 1
             res.matches.append(self._query(rules))
-        except Exception as e:  # noqa: BLE001 - any engine error is the rules' problem, isolated below
+        except Exception as e:  # any engine error is the rules' problem, isolated below
             if len(rules) == 1:
                 res.errors.append(RuleError(rules[0].uid, _why(e), rules[0].meta.path))
                 return
