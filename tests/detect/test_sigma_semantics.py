@@ -38,7 +38,7 @@ EVENTS_ROWS: list[dict[str, Any]] = [
      "integrity_level": "High"},
     {"record": 8, "process_path": "C:\\Tools\\aXbYc.exe", "command_line": "run 50X doneXnow", "event_code": 1},
     {"record": 9, "process_path": SYS + "svchost.exe", "command_line": "svchost -k", "event_code": 1,
-     "data": {"A": "Same", "B": "same", "C": "Sam"}},
+     "data": {"A": "Same", "B": "same", "C": "Sam", "Threat Name": "Tool:Win32/EICAR", "Q": "a\"b c\": d"}},
 ]
 
 # (name, detection YAML body, expected records)
@@ -103,6 +103,9 @@ CASES: list[tuple[str, str, set[int]]] = [
                         "condition: 1 of selection*", {1, 6}),
     ("all of selection*", "selection_a:\n  CommandLine|contains: 'whoami'\nselection_b:\n  Image|endswith: '.exe'\n"
                           "condition: all of selection*", {1}),
+    ("field named without its spaces", "sel:\n  ThreatName|endswith: 'eicar'\ncondition: sel", {9}),
+    ("field named with its spaces", "sel:\n  Threat Name|endswith: 'eicar'\ncondition: sel", {9}),
+    ("quotes in values are not keys", "sel:\n  Q|contains: 'c\": d'\ncondition: sel", {9}),
     ("empty value", "sel:\n  IntegrityLevel: ''\ncondition: sel", set()),
     ("star matches any present value", "sel:\n  IntegrityLevel: '*'\ncondition: sel", {7}),
 ]

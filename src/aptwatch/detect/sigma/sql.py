@@ -49,11 +49,24 @@ class Bound:
         return self.column is not None and self.type in NUMERIC
 
 
-def json_source(table: Table) -> str:
-    """The JSON text unmapped fields are read from: `data`, or `raw` for schema-less JSON lines."""
-    if table.name == "generic":
-        return "(CASE WHEN data IS NULL AND format = 'jsonl' THEN raw ELSE data END)"
-    return "data"
+#: a JSON key with a space in it (`"Threat Name":`); only keys are followed by a colon
+_SPACED_KEY = '"[^"\\\\]* [^"\\\\]*":'
+
+
+def _strip_key_spaces(src: str) -> str:
+    """`src` with spaces removed from its JSON keys (Sigma names event fields without their spaces:
+    Defender's `Threat Name` is `ThreatName`). Three passes: keys with up to three spaces."""
+    out = src
+    for _ in range(3):
+        out = f"""regexp_replace({out}, '"([^" \\\\]*) ([^"\\\\]*)":', '"\\1\\2":', 'g')"""
+    return f"(CASE WHEN regexp_matches({src}, '{_SPACED_KEY}') THEN {out} ELSE {src} END)"
+
+
+def json_source(table: Table, spaced: bool = False) -> str:
+    """The JSON text unmapped fields are read from: `data`, or `raw` for schema-less JSON lines;
+    with `spaced` False, keys with spaces are read without them (Sigma's field naming)."""
+    src = "(CASE WHEN data IS NULL AND format = 'jsonl' THEN raw ELSE data END)" if table.name == "generic" else "data"
+    return src if spaced else _strip_key_spaces(src)
 
 
 def json_path(key: str) -> str:
@@ -83,6 +96,7 @@ class Projection:
     inline: bool = False
     _aliases: dict[tuple[str, str], str] = field(default_factory=dict)
     _json_keys: dict[str, int] = field(default_factory=dict)
+    _spaced_keys: dict[str, int] = field(default_factory=dict)
     _exprs: dict[str, str] = field(default_factory=dict)
 
     def ref(self, name: str | None, form: Form) -> str:
@@ -124,23 +138,30 @@ class Projection:
 
     def _json(self, key: str) -> str:
         if self.inline:
-            return f"json_extract_string({json_source(self.table)}, {sql_str(json_path(key))})"
+            return f"json_extract_string({json_source(self.table, ' ' in key)}, {sql_str(json_path(key))})"
+        if " " in key:  # a field named with its spaces: read from the JSON as written
+            idx = self._spaced_keys.setdefault(key, len(self._spaced_keys) + 1)
+            return f"__js[{idx}]"
         idx = self._json_keys.setdefault(key, len(self._json_keys) + 1)
         return f"__j[{idx}]"
 
     def _keyword_text(self) -> str:
         cols = [c for c in self.table.columns if c.name not in KEYWORD_SKIP and c.type in ("VARCHAR", "JSON")]
         parts = [f'"{c.name}"' for c in cols if c.name not in COMMON_NAMES or c.name in ("channel", "provider")]
-        parts.append(f"array_to_string(try(json_extract_string({json_source(self.table)}, '$.*')), {SEP})")
+        parts.append(f"array_to_string(try(json_extract_string({json_source(self.table, True)}, '$.*')), {SEP})")
         return f"concat_ws({SEP}, {', '.join(parts)})"
 
     # -- the projection itself ---------------------------------------------------------------
     def json_select(self) -> str | None:
         """`json_extract_string(src, [paths])`: all unmapped fields parsed in one pass, or None."""
-        if not self._json_keys:
-            return None
-        paths = ", ".join(sql_str(json_path(k)) for k in self._json_keys)
-        return f"json_extract_string({json_source(self.table)}, [{paths}]) AS __j"
+        out = []
+        if self._json_keys:
+            paths = ", ".join(sql_str(json_path(k)) for k in self._json_keys)
+            out.append(f"json_extract_string({json_source(self.table)}, [{paths}]) AS __j")
+        if self._spaced_keys:
+            paths = ", ".join(sql_str(json_path(k)) for k in self._spaced_keys)
+            out.append(f"json_extract_string({json_source(self.table, True)}, [{paths}]) AS __js")
+        return ", ".join(out) or None
 
     def select_list(self) -> list[str]:
         return [f"{expr} AS {alias}" for alias, expr in self._exprs.items()]
