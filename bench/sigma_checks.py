@@ -24,13 +24,13 @@ import orjson
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.harness import SHARED  # noqa: E402
+from bench.harness import SHARED
 
-from aptwatch.detect.base import DetectSettings  # noqa: E402
-from aptwatch.detect.runner import run_detectors  # noqa: E402
-from aptwatch.ingest import ingest  # noqa: E402
-from aptwatch.model.finding import Severity  # noqa: E402
-from aptwatch.store import Store  # noqa: E402
+from aptwatch.detect.base import DetectSettings
+from aptwatch.detect.runner import run_detectors
+from aptwatch.ingest import ingest
+from aptwatch.model.finding import Severity
+from aptwatch.store import Store
 
 SIGMA = Path(SHARED) / "sigma"
 RULE_DIRS = [SIGMA / "rules", SIGMA / "rules-threat-hunting", SIGMA / "rules-emerging-threats"]
@@ -130,6 +130,10 @@ def coverage(store_dir: Path, dump: Path | None, builtin: bool) -> None:
     files = sorted(SAMPLES.rglob("*.evtx"))
     store = detect(store_dir, files, builtin=builtin)
     by_source = matches_by_source(store)
+    with store.session(with_state=True) as s:  # byte-identical files are one source
+        stored = {r["sha256"]: r["path"] for r in s.sql("SELECT sha256, path FROM sources").to_pylist()}
+    by_source = {str(f): by_source.get(stored.get(hashlib.sha256(f.read_bytes()).hexdigest(), str(f)), [])
+                 for f in files}
     per: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
     detail = {}
     for f in files:
