@@ -148,16 +148,27 @@ def connect() -> sqlite3.Connection:
 def load_sqlite(rows: Iterable[dict[str, Any]], con: sqlite3.Connection) -> int:
     """Create `logs` with every key as a TEXT COLLATE NOCASE column and insert the rows."""
     rows = list(rows)
-    cols: dict[str, None] = {}
+    cols: dict[str, int] = {}  # SQLite column names ignore case: SourceProcessGuid == SourceProcessGUID
     for r in rows:
         for k in r:
-            cols.setdefault(k, None)
-    names = list(cols)
+            cols.setdefault(k.lower(), len(cols))
+    names: list[str] = [""] * len(cols)
+    for r in rows:
+        for k in r:
+            if not names[cols[k.lower()]]:
+                names[cols[k.lower()]] = k
     ddl = ", ".join(f'"{c}" TEXT COLLATE NOCASE' for c in names)
     con.execute(f"CREATE TABLE logs ({ddl})")
     ph = ", ".join("?" for _ in names)
-    con.executemany(f"INSERT INTO logs VALUES ({ph})",
-                    ([None if (v := r.get(c)) is None else str(v) for c in names] for r in rows))
+
+    def values(r: dict[str, Any]) -> list[str | None]:
+        out: list[str | None] = [None] * len(names)
+        for k, v in r.items():
+            if v is not None:
+                out[cols[k.lower()]] = str(v)
+        return out
+
+    con.executemany(f"INSERT INTO logs VALUES ({ph})", (values(r) for r in rows))
     con.commit()
     return len(rows)
 

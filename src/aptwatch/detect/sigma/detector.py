@@ -107,7 +107,9 @@ class SigmaDetector(Detector):
         touched: set[str] = set(stale)
         n_matches = 0
         queries = 0
+        timing: dict[str, float] = {"compile": round(t_compile, 3), "plan": round(time.monotonic() - t0 - t_compile, 3)}
         for table, ingest_ids, unit_rules in units:
+            t_unit = time.monotonic()
             tbl = EVENTS[table]
             unit_scope = f"{scope} AND ingest_id IN ({', '.join(sql_str(i) for i in ingest_ids)})"
 
@@ -127,6 +129,8 @@ class SigmaDetector(Detector):
                          fields)
             n_matches += matches.num_rows
             touched |= set(matches.column("rule").to_pylist())
+            timing[f"table.{table}"] = round(timing.get(f"table.{table}", 0.0) + time.monotonic() - t_unit, 3)
+        t_find = time.monotonic()
         # Findings of every rule that changed, recomputed from all its stored matches.
         evidence = int(opts.get("sigma_evidence", findings.EVIDENCE))
         extent = findings.store_extent(ctx.session.sql)
@@ -138,12 +142,13 @@ class SigmaDetector(Detector):
         corr = correlation.evaluate(writer, compiled.correlations, metas, extent, evidence)
         result.findings.extend(corr.findings)
         result.errors.extend(corr.errors)
+        timing["findings"] = round(time.monotonic() - t_find, 3)
         result.stats = {
             "rules": len(compiled.rules), "correlations": len(compiled.correlations),
             "rules_run": len(rules), "skipped_logsources": skipped_ls, "problems": len(compiled.problems),
             "suppressions": len(sups), "work_units": len(units), "queries": queries, "matches": n_matches,
             "findings": len(new), "correlation_findings": len(corr.findings),
-            "compile_seconds": round(t_compile, 3), "seconds": round(time.monotonic() - t0, 3),
+            "compile_seconds": round(t_compile, 3), "seconds": round(time.monotonic() - t0, 3), "timing": timing,
         }
         return result
 
