@@ -39,6 +39,8 @@ EVENTS_ROWS: list[dict[str, Any]] = [
     {"record": 8, "process_path": "C:\\Tools\\aXbYc.exe", "command_line": "run 50X doneXnow", "event_code": 1},
     {"record": 9, "process_path": SYS + "svchost.exe", "command_line": "svchost -k", "event_code": 1,
      "data": {"A": "Same", "B": "same", "C": "Sam", "Threat Name": "Tool:Win32/EICAR", "Q": "a\"b c\": d"}},
+    {"record": 10, "process_path": "C:\\p\\z.exe", "command_line": "zzz", "event_code": 1,
+     "parent_path": "C:\\p\\x.exe", "data": {"ParentProcessName": "C:\\q\\y.exe"}},
 ]
 
 # (name, detection YAML body, expected records)
@@ -64,9 +66,9 @@ CASES: list[tuple[str, str, set[int]]] = [
      "sel:\n  Image|endswith: '/cmd'\nfilter:\n  CommandLine|contains: 'x'\ncondition: sel and not filter", {4}),
     ("NOT over a missing data field is true",
      "sel:\n  Image|endswith: '.exe'\nfilter:\n  NoSuchField: 'x'\ncondition: sel and not filter",
-     {1, 2, 3, 5, 6, 7, 8, 9}),
+     {1, 2, 3, 5, 6, 7, 8, 9, 10}),
     ("nested NOT", "sel:\n  EventID: 1\nf1:\n  CommandLine|contains: 'a'\nf2:\n  Nope: 1\n"
-                   "condition: sel and not (f1 and not f2)", {2, 4, 7, 8, 9}),
+                   "condition: sel and not (f1 and not f2)", {2, 4, 7, 8, 9, 10}),
     ("null matches missing", "sel:\n  CommandLine: null\ncondition: sel", {4}),
     ("exists false", "sel:\n  CommandLine|exists: false\ncondition: sel", {4}),
     ("exists true on data", "sel:\n  CustomField|exists: true\ncondition: sel", {1, 4}),
@@ -106,6 +108,9 @@ CASES: list[tuple[str, str, set[int]]] = [
     ("field named without its spaces", "sel:\n  ThreatName|endswith: 'eicar'\ncondition: sel", {9}),
     ("field named with its spaces", "sel:\n  Threat Name|endswith: 'eicar'\ncondition: sel", {9}),
     ("quotes in values are not keys", "sel:\n  Q|contains: 'c\": d'\ncondition: sel", {9}),
+    ("a column of several fields reads the event's own field", "sel:\n  ParentProcessName|endswith: '\\y.exe'"
+     "\ncondition: sel", {10}),
+    ("... and the column otherwise", "sel:\n  ParentImage|endswith: '\\x.exe'\ncondition: sel", {10}),
     ("empty value", "sel:\n  IntegrityLevel: ''\ncondition: sel", set()),
     ("star matches any present value", "sel:\n  IntegrityLevel: '*'\ncondition: sel", {7}),
 ]

@@ -145,6 +145,9 @@ class Evaluator:
                 return res
             self.preds = preds
             self.index = {r.uid: i for i, r in enumerate(rules)}
+            if self.has_cand:  # an anchored rule without a candidate event cannot match: skip binding it
+                have = set(self.session.sql(f"SELECT DISTINCT __r FROM {self.cand}").column(0).to_pylist())
+                rules = [r for r in rules if not r.anchors or self.index[r.uid] in have]
             for i in range(0, len(rules), self.batch):
                 self._run_isolating(list(rules[i:i + self.batch]), res)
         finally:
@@ -166,6 +169,7 @@ class Evaluator:
                 a_slot.append(slot)
                 a_key.append(value)
                 a_rule.append(i)
+        self.has_cand = False
         keys_sql = []
         for (fname, kind), slot in slots.items():
             low = proj.ref(fname, "low")
@@ -182,6 +186,7 @@ class Evaluator:
                 "slot": pa.array(a_slot, pa.int32()), "key": pa.array(a_key, pa.string()),
                 "r": pa.array(a_rule, pa.int32())}))
             res.queries += 1
+            self.has_cand = True
             self._timed(
                 f"CREATE TEMP TABLE {self.cand} AS WITH anch AS (SELECT DISTINCT slot, lower(key) AS key, r "
                 f"FROM __sigma_anchors), keys AS ({' UNION ALL '.join(keys_sql)}), "

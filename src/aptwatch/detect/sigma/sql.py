@@ -43,6 +43,8 @@ class Bound:
     column: str | None
     type: str = "VARCHAR"
     key: str | None = None
+    #: the column is the alias of several source fields
+    shared: bool = False
 
     @property
     def numeric(self) -> bool:
@@ -84,7 +86,8 @@ def bind(table: Table, name: str) -> Bound:
     if col_name is None and table.has(name) and name not in ("data", "raw"):
         col_name = name
     if col_name is not None:
-        return Bound(name, col_name, table.column(col_name).type)
+        col = table.column(col_name)
+        return Bound(name, col_name, col.type, shared=len(col.sigma) > 1 and name in col.sigma)
     return Bound(name, None, key=name)
 
 
@@ -131,6 +134,10 @@ class Projection:
             raw = col if b.type in ("VARCHAR", "JSON") else f"CAST({col} AS VARCHAR)"
             if b.type == "VARCHAR[]":
                 raw = f"array_to_string({col}, {SEP})"
+            if b.shared and not name.startswith("@") and self.table.has("data"):
+                # the column takes several source fields (AccessMask / AccessList): when the event
+                # has this one as its own field, the column holds the other, so `data` wins
+                raw = f"coalesce({self._json(name)}, {raw})"
             return f"lower({raw})" if form == "low" and b.type not in NUMERIC - {"BOOLEAN"} else raw
         assert b.key is not None
         raw = self._json(b.key)
