@@ -86,8 +86,8 @@ def bind(table: Table, name: str) -> Bound:
     if col_name is None and table.has(name) and name not in ("data", "raw"):
         col_name = name
     if col_name is not None:
-        col = table.column(col_name)
-        return Bound(name, col_name, col.type, shared=len(col.sigma) > 1 and name in col.sigma)
+        column = table.column(col_name)
+        return Bound(name, col_name, column.type, shared=len(column.sigma) > 1 and name in column.sigma)
     return Bound(name, None, key=name)
 
 
