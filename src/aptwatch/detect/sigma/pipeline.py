@@ -125,6 +125,11 @@ EXTRA_WINDOWS_SERVICES: dict[str, str] = {
     "smbclient-connectivity": "Microsoft-Windows-SmbClient/Connectivity",
     "smbserver-connectivity": "Microsoft-Windows-SMBServer/Connectivity",
     "smbserver-security": "Microsoft-Windows-SMBServer/Security",
+    # services aptwatch's own rules use
+    "winrm": "Microsoft-Windows-WinRM/Operational",
+    "rdpcorets": "Microsoft-Windows-RemoteDesktopServices-RdpCoreTS/Operational",
+    "terminalservices-remoteconnectionmanager":
+        "Microsoft-Windows-TerminalServices-RemoteConnectionManager/Operational",
 }
 
 

@@ -85,6 +85,8 @@ def bind(table: Table, name: str) -> Bound:
     col_name = sigma_fields(table).get(name)
     if col_name is None and table.has(name) and name not in ("data", "raw"):
         col_name = name
+    if col_name is None and name == "Computer":  # System/Computer: the host, as aptwatch keys it
+        col_name = "host"
     if col_name is not None:
         column = table.column(col_name)
         return Bound(name, col_name, column.type, shared=len(column.sigma) > 1 and name in column.sigma)
