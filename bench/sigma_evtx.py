@@ -82,7 +82,7 @@ def baseline_run(files: list[str]) -> tuple[int, dict[str, Any]]:
     matches, failed = run_queries(con, queries)
     t3 = time.perf_counter()
     return n, {"compile_s": round(t1 - t0, 1), "load_s": round(t2 - t1, 1), "match_s": round(t3 - t2, 1),
-               "matches": len(matches), "rules": len(queries), "failed": failed}
+               "matches": len(matches), "rules": len(queries), "not_converted": not_converted, "failed": failed}
 
 
 def main() -> None:
