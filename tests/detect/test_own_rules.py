@@ -144,6 +144,23 @@ CASES: dict[str, tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = {
                                                        "EnabledPrivilegeList": "SeDebugPrivilege"}},
          {"channel": SEC, "event_code": 4703, "data": {"ProcessName": "C:\\Users\\a\\tool.exe",
                                                        "EnabledPrivilegeList": "SeShutdownPrivilege"}}]),
+    "Executable Or Script Written By The SMB Server": (
+        "file", [{"action": "create", "process_path": "System", "path": "C:\\Windows\\svcupd.exe"}],
+        [{"action": "create", "process_path": "System", "path": "C:\\Users\\a\\report.docx"},
+         {"action": "create", "process_path": W32 + "svchost.exe", "path": "C:\\Windows\\svcupd.exe"}]),
+    "Executable Written By The Remote Desktop Client": (
+        "file", [{"action": "create", "process_path": W32 + "mstsc.exe",
+                  "path": "C:\\Users\\adm\\AppData\\Roaming\\Microsoft\\Windows\\Start Menu\\Programs"
+                          "\\Startup\\u.bat"}],
+        [{"action": "create", "process_path": W32 + "mstsc.exe", "path": "C:\\Users\\adm\\Documents\\a.rdp"}]),
+    "Network Share Created": (
+        "generic", [{"channel": SEC, "event_code": 5142, "data": {"ShareName": "\\\\*\\stage"}}],
+        [{"channel": SEC, "event_code": 5143, "data": {"ShareName": "\\\\*\\stage"}}]),
+    "Network Share Created (Registry)": (
+        "registry", [{"action": "set_value",
+                      "target_object": "HKLM\\System\\CurrentControlSet\\Services\\LanmanServer\\Shares\\stage"}],
+        [{"action": "set_value", "target_object":
+          "HKLM\\System\\CurrentControlSet\\Services\\LanmanServer\\Shares\\Security\\stage"}]),
     "Unsigned DLL Loaded From A System Subfolder By A System Binary": (
         "image_load", [{"action": "image_load", "process_path": W32 + "oobe\\setup.exe",
                         "image_loaded": W32 + "oobe\\dwmapi.dll", "signed": "false"}],
