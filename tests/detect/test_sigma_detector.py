@@ -275,3 +275,16 @@ def test_rules_check_lists_every_rule(tmp_path: Path) -> None:
     ok = next(r for r in rows if r["status"] == "ok")
     assert "ends_with" in ok["sql"] and ok["tables"] == "process"
     assert CliRunner().invoke(app, ["rules", "check", str(rules), "--strict"]).exit_code == 7
+
+
+def test_work_is_chunked_by_ingest_runs_and_results_are_the_same(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "whoami.yml").write_text(WHOAMI)
+    store = make_store(tmp_path / "s", {"process": [_proc("C:\\w\\whoami.exe", host="a")]})
+    for i in range(3):
+        add_source(store, f"more{i}.evtx", [batch("process", [_proc("C:\\w\\whoami.exe", host="a")] * 2)])
+    rep = run_detectors(store, DetectSettings(rule_paths=(rules,), options={"sigma_builtin": False,
+                                                                           "sigma_chunk_rows": 2}))
+    assert rep.stats["sigma"]["work_units"] == 4 and rep.stats["sigma"]["matches"] == 7
+    assert [f.extra["count"] for f in _findings(store)] == [7]

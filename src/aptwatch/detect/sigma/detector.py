@@ -88,19 +88,25 @@ class SigmaDetector(Detector):
         # What the store holds, per table: ingest runs and channels (routing of service rules).
         scope = time_scope(settings)
         ingests: dict[str, list[str]] = {}
+        row_counts: dict[tuple[str, str], int] = {}
         by_table: dict[str, list[CompiledRule]] = {}
         for table in ctx.session.event_tables():
-            inv = ctx.session.sql(f'SELECT ingest_id, lower(channel) AS ch FROM "{table}" WHERE {scope} '
-                                  "GROUP BY ALL").to_pylist()
+            inv = ctx.session.sql(f'SELECT ingest_id, lower(channel) AS ch, count(*) AS n FROM "{table}" '
+                                  f"WHERE {scope} GROUP BY ALL").to_pylist()
             if not inv:
                 continue
             ingests[table] = sorted({r["ingest_id"] for r in inv if r["ingest_id"] is not None})
+            for r in inv:
+                key = (table, r["ingest_id"])
+                row_counts[key] = row_counts.get(key, 0) + int(r["n"])
             applicable = rules_for_table(rules, table, {r["ch"] for r in inv if r["ch"]})
             if applicable:
                 by_table[table] = applicable
         stale = state.forget_old_versions(writer, rules)
         done = state.evaluated(writer, rules, settings.since, settings.until)
-        units = state.plan(by_table, ingests, done)
+        # bound the events materialised per query: split work units into chunks of ingest runs
+        units = state.chunk(state.plan(by_table, ingests, done), row_counts,
+                            int(opts.get("sigma_chunk_rows", state.CHUNK_ROWS)))
         corr_fields = correlation.needed_fields(compiled.correlations)
         timeout = float(opts.get("sigma_timeout", DEFAULT_TIMEOUT))
         sup_of = {r.uid: suppression_node(sups, r.uid) for r in rules}

@@ -58,6 +58,29 @@ def plan(rules_by_table: Mapping[str, Sequence[CompiledRule]], ingests: Mapping[
     return units
 
 
+#: events of one table evaluated per query at most (several ingest runs are grouped up to it)
+CHUNK_ROWS = 2_000_000
+
+
+def chunk(units: list[tuple[str, tuple[str, ...], list[CompiledRule]]], rows: Mapping[tuple[str, str], int],
+          limit: int) -> list[tuple[str, tuple[str, ...], list[CompiledRule]]]:
+    """Split work units so that each covers at most `limit` events (an ingest run is never split)."""
+    out: list[tuple[str, tuple[str, ...], list[CompiledRule]]] = []
+    for table, ingests, rules in units:
+        part: list[str] = []
+        size = 0
+        for i in ingests:
+            n = rows.get((table, i), 0)
+            if part and size + n > limit:
+                out.append((table, tuple(part), rules))
+                part, size = [], 0
+            part.append(i)
+            size += n
+        if part:
+            out.append((table, tuple(part), rules))
+    return out
+
+
 def forget_old_versions(writer: StoreWriter, rules: Sequence[CompiledRule]) -> list[str]:
     """Delete matches and ledger rows of earlier versions of these rules; their uids, if any."""
     if not rules:
