@@ -158,7 +158,7 @@ class Evaluator:
 
     def _materialise(self, proj: Projection, rules: list[CompiledRule], res: EvalResult) -> None:
         """The one scan of the table: events in scope with every field form (base), and the
-        candidate (event, rule) pairs of the anchored rules with their fields (cand)."""
+        candidate (event, rule) pairs of the anchored rules, as ids (cand)."""
         slots: dict[tuple[str, str], int] = {}
         a_slot: list[int] = []
         a_key: list[str] = []
@@ -190,8 +190,7 @@ class Evaluator:
             self._timed(
                 f"CREATE TEMP TABLE {self.cand} AS WITH anch AS (SELECT DISTINCT slot, lower(key) AS key, r "
                 f"FROM __sigma_anchors), keys AS ({' UNION ALL '.join(keys_sql)}), "
-                "pairs AS (SELECT DISTINCT keys.rid, anch.r FROM keys JOIN anch USING (slot, key)) "
-                f"SELECT pairs.r AS __r, b.* FROM pairs JOIN {self.base} b USING (rid) ORDER BY pairs.r")
+                "SELECT DISTINCT anch.r AS __r, keys.rid FROM keys JOIN anch USING (slot, key) ORDER BY 1, 2")
 
     def _run_isolating(self, rules: list[CompiledRule], res: EvalResult) -> None:
         if not rules:
@@ -217,7 +216,10 @@ class Evaluator:
         parts = []
         if anchored:
             case = " ".join(f"WHEN {i} THEN {p}" for i, p in anchored)
-            parts.append(f"SELECT __r AS r, rid FROM {self.cand} WHERE CASE __r {case} ELSE false END")
+            # the pairs hold ids only; the join brings the fields the predicates read, and the CASE
+            # (which reads the pair's rule) cannot be pushed below it onto every event
+            parts.append(f"SELECT c.__r AS r, c.rid FROM {self.cand} c JOIN {self.base} USING (rid) "
+                         f"WHERE CASE c.__r {case} ELSE false END")
         if free:
             listed = ", ".join(f"CASE WHEN {p} THEN {i} END" for i, p in free)
             parts.append(f"SELECT unnest(l) AS r, rid FROM (SELECT rid, list_filter([{listed}], "
