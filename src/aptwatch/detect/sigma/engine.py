@@ -123,7 +123,7 @@ class Evaluator:
         if not rules:
             return res
         n = next(self._seq)
-        self.base, self.cand = f"__sigma_base_{n}", f"__sigma_cand_{n}"
+        self.base, self.cand, self.vals = f"__sigma_base_{n}", f"__sigma_cand_{n}", f"__sigma_vals_{n}"
         proj = Projection(self.table)
         preds: dict[str, str] = {}
         errors: dict[str, str] = {}
@@ -153,12 +153,14 @@ class Evaluator:
         finally:
             self.session.sql(f"DROP TABLE IF EXISTS {self.base}")
             self.session.sql(f"DROP TABLE IF EXISTS {self.cand}")
+            self.session.sql(f"DROP TABLE IF EXISTS {self.vals}")
         res.seconds = time.monotonic() - t0
         return res
 
     def _materialise(self, proj: Projection, rules: list[CompiledRule], res: EvalResult) -> None:
-        """The one scan of the table: events in scope with every field form (base), and the
-        candidate (event, rule) pairs of the anchored rules, as ids (cand)."""
+        """The one scan of the table: events in scope with every field form (base), their distinct
+        combinations of field values (vals, which rules are evaluated on), and the candidate
+        (value combination, rule) pairs of the anchored rules, as ids (cand)."""
         slots: dict[tuple[str, str], int] = {}
         a_slot: list[int] = []
         a_key: list[str] = []
@@ -174,13 +176,18 @@ class Evaluator:
         for (fname, kind), slot in slots.items():
             low = proj.ref(fname, "low")
             key = low if kind == "eq" else f"regexp_extract({low}, '[^\\\\/]*$')"
-            keys_sql.append(f"SELECT rid, {slot} AS slot, {key} AS key FROM {self.base} WHERE {low} IS NOT NULL")
+            keys_sql.append(f"SELECT rid, {slot} AS slot, {key} AS key FROM {self.vals} WHERE {low} IS NOT NULL")
         cols = base_columns(self.table)
         json_sel = proj.json_select()
         inner = f'SELECT *{", " + json_sel if json_sel else ""} FROM "{self.table.name}" WHERE {self.scope}'
+        fcols = proj.aliases()
         select = ", ".join([*(f'"{c}"' for c in cols), *proj.select_list()])
-        res.queries += 1
+        res.queries += 2
         self._timed(f"CREATE TEMP TABLE {self.base} AS SELECT row_number() OVER () AS rid, {select} FROM ({inner})")
+        # Logs repeat themselves (the same command lines, paths, services): rules are evaluated once per
+        # distinct combination of the values they read, and the matches fan out to the events.
+        group = f", {', '.join(fcols)} FROM {self.base} GROUP BY {', '.join(fcols)}" if fcols else f" FROM {self.base}"
+        self._timed(f"CREATE TEMP TABLE {self.vals} AS SELECT min(rid) AS rid, list(rid) AS rids{group}")
         if keys_sql:
             self.session.register("__sigma_anchors", pa.table({
                 "slot": pa.array(a_slot, pa.int32()), "key": pa.array(a_key, pa.string()),
@@ -218,15 +225,16 @@ class Evaluator:
             case = " ".join(f"WHEN {i} THEN {p}" for i, p in anchored)
             # the pairs hold ids only; the join brings the fields the predicates read, and the CASE
             # (which reads the pair's rule) cannot be pushed below it onto every event
-            parts.append(f"SELECT c.__r AS r, c.rid FROM {self.cand} c JOIN {self.base} USING (rid) "
+            parts.append(f"SELECT c.__r AS r, c.rid FROM {self.cand} c JOIN {self.vals} USING (rid) "
                          f"WHERE CASE c.__r {case} ELSE false END")
         if free:
             listed = ", ".join(f"CASE WHEN {p} THEN {i} END" for i, p in free)
             parts.append(f"SELECT unnest(l) AS r, rid FROM (SELECT rid, list_filter([{listed}], "
-                         f"lambda x: x IS NOT NULL) AS l FROM {self.base}) WHERE len(l) > 0")
+                         f"lambda x: x IS NOT NULL) AS l FROM {self.vals}) WHERE len(l) > 0")
         hits = " UNION ALL ".join(parts)
-        return (f"WITH hits AS ({hits}) SELECT hits.r, {match_select(self.table)} "
-                f"FROM hits JOIN {self.base} base USING (rid)")
+        return (f"WITH hits AS ({hits}), ev AS (SELECT hits.r, unnest(v.rids) AS rid FROM hits "
+                f"JOIN {self.vals} v USING (rid)) SELECT ev.r, {match_select(self.table)} "
+                f"FROM ev JOIN {self.base} base USING (rid)")
 
     def _query(self, rules: list[CompiledRule]) -> pa.Table:
         result = self._timed(self.build(rules))

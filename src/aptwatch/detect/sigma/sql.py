@@ -175,6 +175,10 @@ class Projection:
     def select_list(self) -> list[str]:
         return [f"{expr} AS {alias}" for alias, expr in self._exprs.items()]
 
+    def aliases(self) -> list[str]:
+        """Names of the projected field forms (the columns `select_list` makes)."""
+        return list(self._exprs)
+
 
 # --------------------------------------------------------------------------------------
 # Rendering
