@@ -214,3 +214,34 @@ def test_compaction_merges_small_files_and_keeps_every_event(tmp_path: Path, sto
     with store.writer("test"), store.state.connect(read_only=False) as con:
         assert recover(store.root, con, grace=0.0)["retired_removed"] == len(files)
     assert count(store) == 100 * len(files)
+
+
+def test_partition_writer_memory_is_bounded_over_many_days(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source spanning many days must not keep every day's rows buffered until it closes."""
+    import pyarrow as pa
+
+    from aptwatch.model.schema import arrow_schema, event_table
+    from aptwatch.store import lake
+
+    monkeypatch.setattr(lake, "MAX_BUFFERED_BYTES", 200_000)
+    monkeypatch.setattr(lake, "MAX_OPEN_WRITERS", 5)
+    w = lake.PartitionWriter(tmp_path, "t")
+    n_days, per_day = 40, 300
+    peak = 0
+    for d in range(n_days):
+        times = pa.array([(1709251200 + d * 86400 + i) * 1_000_000 for i in range(per_day)],
+                         pa.timestamp("us", tz="UTC"))
+        batch = pa.table({"time": times, "record": pa.array(range(per_day), pa.int64()),
+                          "raw": pa.array(["x" * 200] * per_day)})
+        full = pa.Table.from_arrays([batch.column(f.name) if f.name in batch.column_names else pa.nulls(per_day, f.type)
+                                     for f in arrow_schema(event_table("generic"))],
+                                    schema=arrow_schema(event_table("generic")))
+        w.write("generic", full)
+        peak = max(peak, w._total_bytes)
+        assert len(w._writers) <= 5
+    entries = w.close()
+    assert peak <= 200_000 + full.nbytes
+    assert sum(e.rows for e in entries) == n_days * per_day
+    days = {f"2024-03-{d + 1:02d}" if d < 31 else f"2024-04-{d - 30:02d}" for d in range(n_days)}
+    # flushed early: their own day; still small at close: together in the 'mixed' partition
+    assert {e.day for e in entries} <= days | {lake.MIXED_DAY}

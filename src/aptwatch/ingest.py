@@ -28,6 +28,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from aptwatch.context.addresses import update_host_addresses
+from aptwatch.context.networks import configured_networks
 from aptwatch.errors import InputError, UnknownFormatError
 from aptwatch.model.records import IngestWarning, TableBatch
 from aptwatch.model.schema import arrow_schema, event_table
@@ -250,7 +252,8 @@ def ingest(
     command: str = "ingest",
 ) -> IngestReport:
     """Ingest files and folders into the store. Idempotent; safe to kill at any moment."""
-    settings = settings or IngestSettings()
+    if settings is None:  # the store's configured internal ranges (address context), else the defaults
+        settings = IngestSettings(internal_networks=configured_networks(store).cidrs)
     progress = progress or Progress()
     t0 = time.monotonic()
     refs = list(discover(paths))  # raises InputError for missing paths before anything is written
@@ -277,6 +280,7 @@ def ingest(
         if report.partitions:
             report.compacted = w.compact(report.partitions).files_in
         w.finish_ingest(ingest_id, report.skipped)
+        update_host_addresses(store)  # address context learns from what was just committed
     report.seconds = time.monotonic() - t0
     return report
 

@@ -216,3 +216,21 @@ def test_fuzz_corrupted_copies_never_raise(tmp_path: Path, small_evtx: bytes, cu
         assert warns
     for r in rows(tables):
         assert r["raw"]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=60), max_size=80))
+def test_record_runs_match_a_set(numbers: list[int]) -> None:
+    from aptwatch.sources.evtx import RecordRuns
+
+    runs, seen = RecordRuns(), set()
+    for x in numbers:
+        assert runs.add(x) == (x not in seen)
+        seen.add(x)
+
+
+def test_record_runs_of_a_normal_log_take_constant_memory() -> None:
+    from aptwatch.sources.evtx import RecordRuns
+
+    runs = RecordRuns()
+    assert all(runs.add(x) for x in range(1, 100_000))
+    assert len(runs) == 1 and not runs.add(500)

@@ -114,7 +114,8 @@ def test_unknown_events_keep_all_fields_and_bad_times_warn() -> None:
         (6, "2024-03-01 10:00:00", "HOST", "Application", "MsiInstaller", 1040, {}, "{}"),
     ])
     g = out["generic"]
-    assert json.loads(g[0]["data"]) == {"Data": ["a", "2", None], "Binary": None, "Nested": '{"x":1}'}
+    # values as Windows renders them in XML text: numbers as text, null as empty
+    assert json.loads(g[0]["data"]) == {"Data": ["a", "2", ""], "Binary": "", "Nested": '{"x":1}'}
     assert g[0]["raw"] == '{"raw": 1}' and g[0]["time"] is None and g[1]["data"] is None
     assert g[1]["time"] == datetime(2024, 3, 1, 10, tzinfo=UTC)  # no offset: the local zone (UTC here)
     assert [(w.reason, w.position) for w in warns] == [("bad_time", 5)]
@@ -178,3 +179,13 @@ def test_batches_follow_the_schema() -> None:
     first = batch.data.to_pylist()[0]
     assert (first["process_id"], first["process_name"]) == (16, "b.exe")
     assert json.loads(first["data"]) == {"ProcessId": "0x4"}  # 4688's ProcessId is the creator: kept as logged
+
+
+def test_docs_windows_mapping_is_generated_and_current() -> None:
+    from pathlib import Path
+
+    from aptwatch.sources.windows.mapping import render_markdown
+
+    on_disk = (Path(__file__).resolve().parents[2] / "docs" / "windows_mapping.md").read_text()
+    assert on_disk.strip() == render_markdown().strip(), (
+        "docs/windows_mapping.md is stale: run `python -m aptwatch.sources.windows.mapping > docs/windows_mapping.md`")

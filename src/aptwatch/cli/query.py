@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from aptwatch.cli.common import OutOpt, StoreOpt, open_store, output, table_text, write_arrow
+from aptwatch.context.networks import configured_networks
 from aptwatch.sources import sniff_order
 
 
@@ -42,9 +43,12 @@ def status(store: StoreOpt = None) -> None:
                        "(SELECT count(*) FROM findings) AS findings, (SELECT count(*) FROM campaigns) AS campaigns"
                        ).to_pylist()[0]
         reasons = s.sql("SELECT reason, count(*) AS n FROM warnings GROUP BY ALL ORDER BY n DESC LIMIT 10")
+        addresses = s.sql("SELECT count(DISTINCT ip) AS n FROM host_addresses").to_pylist()[0]["n"]
     with output(None) as f:
         table_text(tables.column_names, tables.to_pylist(), f, title=f"store {st.root}")
         f.write(", ".join(f"{k}: {v:,}" for k, v in counts.items()) + "\n")
+        f.write(f"internal networks: {', '.join(configured_networks(st).cidrs)}; "
+                f"addresses mapped to hosts: {addresses:,}\n")
         if reasons.num_rows:
             f.write("warnings by reason: " + ", ".join(f"{r['reason']} {r['n']:,}" for r in reasons.to_pylist())
                     + "\n")

@@ -96,7 +96,7 @@ def _save_paths(st: object, paths: list[str], wait: float) -> None:
 
     assert isinstance(st, Store)
     with st.writer("rules", wait=wait) as w:
-        w.run_state([("INSERT OR REPLACE INTO meta VALUES (?, ?)", [META_RULE_PATHS, orjson.dumps(paths).decode()])])
+        w.write_state([("INSERT OR REPLACE INTO meta VALUES (?, ?)", [META_RULE_PATHS, orjson.dumps(paths).decode()])])
 
 
 def add(paths: PathsArg, store: StoreOpt = None, wait: WaitOpt = 0.0) -> None:
@@ -139,7 +139,7 @@ def suppress(file: Annotated[Path, typer.Argument(help="Suppression YAML file (d
     now = datetime.now(UTC)
     rows = to_rows(sups, now)
     with st.writer("rules", wait=wait) as w:
-        w.run_state([("DELETE FROM suppressions WHERE scope = 'rule'", None),
+        w.write_state([("DELETE FROM suppressions WHERE scope = 'rule'", None),
                      *[("INSERT OR REPLACE INTO suppressions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(r)) for r in rows]])
     active = sum(1 for s in sups if s.active(now))
     err_console().print(f"rules: {len(sups)} suppression(s) stored, {active} active", markup=False)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from aptwatch.context.addresses import update_host_addresses
 from aptwatch.detect import DETECTORS
 from aptwatch.detect.base import DetectContext, Detector, DetectSettings, RuleError
 from aptwatch.model.finding import Finding
@@ -47,6 +48,7 @@ def run_detectors(store: Store, settings: DetectSettings, *, detectors: Iterable
     chosen = list(detectors) if detectors is not None else [
         d for d in DETECTORS if not settings.only or d.name in settings.only]
     with store.writer("detect", wait=wait) as writer, store.session() as session:
+        update_host_addresses(store)  # catch up address context (e.g. after an ingest killed before its update)
         tables = session.event_tables()
         for det in chosen:
             if not det.applies(settings, tables):

@@ -2,14 +2,16 @@
 
 Windows logs say `WS01.corp.example.com`, Zeek says `10.0.0.5`, auth.log says `ws01`. The
 `host` column holds a *host key*: lower case, the first DNS label of a name (domain
-suffixes differ between sources far more often than short names collide), or the address
-as written (lower case, brackets removed) when the value is an IP address. Network
+suffixes differ between sources far more often than short names collide; a machine
+account's trailing `$` dropped), or the address when the value is an IP address (lower case,
+brackets removed; IPv6 compressed, IPv4-mapped IPv6 as the IPv4 address). Network
 sources learn IP -> name pairs (DNS, DHCP, Kerberos) so correlation can map addresses to
 the same key; see docs/sources.md.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 import pyarrow as pa
@@ -26,9 +28,22 @@ def host_key(name: str | None) -> str | None:
     s = name.strip().strip(".").lower().lstrip("\\").strip("[]")
     if s in PLACEHOLDERS:
         return None
-    if ":" in s or _IPV4.match(s):
+    if ":" in s:
+        return _ipv6(s)
+    if _IPV4.match(s):
         return s
-    return s.split(".", 1)[0] or None
+    # a machine account (WS01$ in Windows Security events) names the host WS01
+    return s.split(".", 1)[0].rstrip("$") or None
+
+
+def _ipv6(s: str) -> str:
+    """IPv6 in compressed form; an IPv4-mapped address (::ffff:10.0.0.5, as Windows and Zeek write
+    IPv4 peers of dual-stack sockets) as its IPv4 address, so both spellings give one key."""
+    try:
+        addr = ipaddress.IPv6Address(s.split("%", 1)[0])
+    except ValueError:
+        return s
+    return str(addr.ipv4_mapped) if addr.ipv4_mapped else addr.compressed
 
 
 def host_keys(values: pa.Array | pa.ChunkedArray) -> pa.Array:

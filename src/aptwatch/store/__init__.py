@@ -24,7 +24,6 @@ import duckdb
 
 from aptwatch.errors import StoreError
 from aptwatch.store.base import Engine, Session
-from aptwatch.store.duckdb import DuckDBEngine
 from aptwatch.store.lake import recover
 from aptwatch.store.lock import StoreLock
 from aptwatch.store.state import StateDB
@@ -87,8 +86,11 @@ class Store:
         return store
 
     # -- reading --------------------------------------------------------------------
-    def engine(self) -> Engine:
-        return DuckDBEngine(self)
+    def engine(self, name: str | None = None) -> Engine:
+        """The query engine `name` from the engine registry (default: DuckDB)."""
+        from aptwatch.store.engines import DEFAULT_ENGINE, ENGINES
+
+        return ENGINES[name or DEFAULT_ENGINE].make(self)
 
     def session(self, *, with_state: bool = False, read_only_sql: bool = False,
                 threads: int | None = None) -> Session:

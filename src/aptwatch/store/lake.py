@@ -1,6 +1,7 @@
 """The lake: event tables as day-partitioned Parquet files, plus the manifest that makes them visible.
 
-Layout: `<store>/lake/<table>/day=YYYY-MM-DD/<ingest>-<source>-<n>.parquet`. Files are
+Layout: `<store>/lake/<table>/day=YYYY-MM-DD/<ingest>-<source>-<n>.parquet` (`day=mixed` for a
+source's small partitions written together, see SMALL_PARTITION_ROWS). Files are
 written first and *then* listed in the manifest (`files` in the state database) in one
 transaction. Readers only read listed files, so a write killed halfway leaves files nobody
 sees; the next writer deletes them (`recover`). This is why the lake needs no rename dance
@@ -13,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +31,16 @@ from aptwatch.model.schema import arrow_schema, event_table
 
 ROW_GROUP_ROWS = 128_000
 FILE_ROWS = 2_000_000
+#: bytes buffered across all partitions of one source before the largest buffers are flushed
+MAX_BUFFERED_BYTES = 128 << 20
+#: Parquet writers kept open at once; the least recently used is closed beyond this
+MAX_OPEN_WRITERS = 32
+#: partitions of one source smaller than this, when a table has several, go into one file per
+#: table (day 'mixed'): a Parquet file costs ~3 ms to write, and a log spanning months (a host's
+#: Security.evtx, a folder of samples) would otherwise write one tiny file per day and table.
+#: Readers go through the manifest, whose min_time/max_time still bound every file.
+SMALL_PARTITION_ROWS = 20_000
+MIXED_DAY = "mixed"
 COMPRESSION = "zstd"
 #: retired files stay readable this long for readers that planned with an older manifest
 RETIRE_GRACE_SECONDS = 600.0
@@ -77,16 +89,21 @@ class PartitionWriter:
     """Streams conformed batches of one source into per-(table, day) Parquet files.
 
     Batches are buffered per partition and written as row groups of ~ROW_GROUP_ROWS rows;
-    a file rolls over at FILE_ROWS. `close()` returns the entries to commit.
+    a file rolls over at FILE_ROWS. Memory stays bounded for sources spanning many days: past
+    MAX_BUFFERED_BYTES the largest buffers are written early, and past MAX_OPEN_WRITERS the least
+    recently used file is closed (a later batch for its day starts a new file; compaction merges).
+    `close()` returns the entries to commit.
     """
 
     def __init__(self, root: Path, stem: str) -> None:
         self.root = root
         self.stem = stem
-        self._writers: dict[tuple[str, str], pq.ParquetWriter] = {}
+        self._writers: OrderedDict[tuple[str, str], pq.ParquetWriter] = OrderedDict()
         self._paths: dict[tuple[str, str], str] = {}
         self._buffers: dict[tuple[str, str], list[pa.Table]] = {}
         self._buffered: dict[tuple[str, str], int] = {}
+        self._bytes: dict[tuple[str, str], int] = {}
+        self._total_bytes = 0
         self._rows: dict[tuple[str, str], int] = {}
         self._minmax: dict[tuple[str, str], tuple[datetime | None, datetime | None]] = {}
         self._seq = 0
@@ -120,17 +137,27 @@ class PartitionWriter:
     def _buffer(self, key: tuple[str, str], data: pa.Table) -> None:
         self._buffers.setdefault(key, []).append(data)
         self._buffered[key] = self._buffered.get(key, 0) + data.num_rows
+        size = data.nbytes
+        self._bytes[key] = self._bytes.get(key, 0) + size
+        self._total_bytes += size
         if self._buffered[key] >= ROW_GROUP_ROWS:
             self._flush(key)
+        while self._total_bytes > MAX_BUFFERED_BYTES and self._bytes:
+            self._flush(max(self._bytes, key=self._bytes.__getitem__))
 
     def _flush(self, key: tuple[str, str]) -> None:
         parts = self._buffers.pop(key, [])
         self._buffered.pop(key, None)
+        self._total_bytes -= self._bytes.pop(key, 0)
         if not parts:
             return
         data = pa.concat_tables(parts)
         writer = self._writers.get(key)
-        if writer is None:
+        if writer is not None:
+            self._writers.move_to_end(key)
+        else:
+            if len(self._writers) >= MAX_OPEN_WRITERS:
+                self._close(next(iter(self._writers)))
             table, day = key
             self._seq += 1
             rel = f"lake/{table}/day={day}/{self.stem}-{self._seq:04d}.parquet"
@@ -161,6 +188,7 @@ class PartitionWriter:
         self._done.append(FileEntry(rel, key[0], key[1], self._rows.pop(key), -1, lo, hi))
 
     def close(self) -> list[FileEntry]:
+        self._coalesce_small()
         for key in list(self._buffers):
             self._flush(key)
         for key in list(self._writers):
@@ -170,6 +198,23 @@ class PartitionWriter:
                           e.max_time) for e in self._done]
         self._done = []
         return done
+
+    def _coalesce_small(self) -> None:
+        """Move partitions never flushed and smaller than SMALL_PARTITION_ROWS into one 'mixed'
+        partition per table (in day order), when a table has more than one of them."""
+        small: dict[str, list[tuple[str, str]]] = {}
+        for key, rows in self._buffered.items():
+            if key not in self._writers and key[1] != MIXED_DAY and rows < SMALL_PARTITION_ROWS:
+                small.setdefault(key[0], []).append(key)
+        for table, keys in small.items():
+            if len(keys) < 2:
+                continue
+            for key in sorted(keys, key=lambda k: k[1]):
+                parts = self._buffers.pop(key)
+                self._buffered.pop(key)
+                self._total_bytes -= self._bytes.pop(key, 0)
+                for part in parts:
+                    self._buffer((table, MIXED_DAY), part)
 
     def abort(self) -> None:
         """Close and delete everything written (the source failed)."""

@@ -171,33 +171,6 @@ class StoreWriter:
             con.execute("COMMIT")
         return len(seen)
 
-    # -- detectors' own state (retro-hunt ledgers, match stores) and findings upkeep ------
-    def read_state(self, query: str, params: Sequence[Any] | None = None,
-                   tables: Mapping[str, pa.Table] | None = None) -> pa.Table:
-        """A read-only query over the state database (Arrow tables in `tables` are joinable)."""
-        with self.store.state.connect(read_only=True) as con:
-            for name, t in (tables or {}).items():
-                con.register(name, t)
-            rel = con.sql(query, params=list(params)) if params else con.sql(query)
-            return rel.to_arrow_table() if rel is not None else pa.table({})
-
-    def run_state(self, statements: Sequence[tuple[str, Sequence[Any] | None]],
-                  tables: Mapping[str, pa.Table] | None = None) -> None:
-        """Statements over the state database in one transaction (Arrow tables registered by name)."""
-        if not statements:
-            return
-        with self.store.state.connect(read_only=False) as con:
-            for name, t in (tables or {}).items():
-                con.register(name, t)
-            con.execute("BEGIN")
-            try:
-                for sql, params in statements:
-                    con.execute(sql, list(params or []))
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
-
     def write_run(self, run_id: str, kind: str, started: datetime, report: Mapping[str, Any]) -> None:
         with self.store.state.connect(read_only=False) as con:
             con.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?)",
@@ -222,4 +195,35 @@ class StoreWriter:
                     con.register("members", pa.table({"id": list(c.findings)}))
                     con.execute("UPDATE findings SET campaign = ? WHERE id IN (SELECT id FROM members)", [c.id])
                     con.unregister("members")
+            con.execute("COMMIT")
+
+    # -- analytics state (baselines and their aggregates) -------------------------------
+    def read_state(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
+                   tables: Mapping[str, pa.Table] | None = None) -> pa.Table:
+        """Run a SELECT over the state database (with Arrow tables registered under their names)."""
+        with self.store.state.connect(read_only=True) as con:
+            for name, t in (tables or {}).items():
+                con.register(name, t)
+            rel = con.sql(query, params=params) if params is not None else con.sql(query)
+            return rel.to_arrow_table() if rel is not None else pa.table({})
+
+    def write_state(self, statements: Sequence[tuple[str, Sequence[Any] | Mapping[str, Any] | None]],
+                    tables: Mapping[str, pa.Table] | None = None) -> None:
+        """Run statements against the state database in one transaction, Arrow tables registered by name.
+
+        Used by analytics to upsert their baselines and aggregates: all or nothing, so a run killed
+        midway leaves the previous baseline intact (and its ingests not marked as folded)."""
+        with self.store.state.connect(read_only=False) as con:
+            for name, t in (tables or {}).items():
+                con.register(name, t)
+            con.execute("BEGIN")
+            try:
+                for sql, params in statements:
+                    if params is None:
+                        con.execute(sql)
+                    else:
+                        con.execute(sql, params)
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
             con.execute("COMMIT")

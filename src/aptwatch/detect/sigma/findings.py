@@ -130,7 +130,7 @@ def delete_findings(writer: StoreWriter, ids: Sequence[str]) -> None:
     if not ids:
         return
     t = {"__gone": pa.table({"id": list(ids)})}
-    writer.run_state([("DELETE FROM finding_entities WHERE finding_id IN (SELECT id FROM __gone)", None),
+    writer.write_state([("DELETE FROM finding_entities WHERE finding_id IN (SELECT id FROM __gone)", None),
                       ("DELETE FROM findings WHERE id IN (SELECT id FROM __gone)", None)], tables=t)
 
 

@@ -91,7 +91,7 @@ def forget_old_versions(writer: StoreWriter, rules: Sequence[CompiledRule]) -> l
         "UNION SELECT DISTINCT e.rule_id FROM sigma_evaluated e JOIN __cur c USING (rule_id) "
         "WHERE e.rule_hash <> c.rule_hash", tables={"__cur": cur}).column(0).to_pylist()
     if stale:
-        writer.run_state([
+        writer.write_state([
             ("DELETE FROM sigma_matches WHERE rule_id IN (SELECT rule_id FROM __cur) AND "
              "rule_hash <> (SELECT c.rule_hash FROM __cur c WHERE c.rule_id = sigma_matches.rule_id)", None),
             ("DELETE FROM sigma_evaluated WHERE rule_id IN (SELECT rule_id FROM __cur) AND "
@@ -127,7 +127,7 @@ def record(writer: StoreWriter, table: str, ingests: Iterable[str], rules: Seque
         field_join = " LEFT JOIN __f f ON f.rule = m.rule AND f.event_id = m.event_id"
         field_sel = "f.fields"
     ents = "to_json(struct_pack(" + ", ".join(f'"{k}" := m."{k}"' for k in _entity_kinds()) + "))"
-    writer.run_state([
+    writer.write_state([
         ("INSERT INTO sigma_matches SELECT m.rule, h.rule_hash, m.event_id, m.ingest_id, m.table_name, m.time, "
          f"m.host, m.source, m.record, m.event_code, {ents}, {field_sel}, ? FROM __m m JOIN __h h USING (rule)"
          f"{field_join} ON CONFLICT DO NOTHING", [run_id]),

@@ -9,11 +9,12 @@ Every Windows source brings a record into the same canonical shape and calls
   zone given to the builder);
 - `raw` is the complete original record as text.
 
-Why this shape is fast: the mapping of each (provider, EventID) is compiled once into a
-`_Group` holding one Python list per column it fills, so adding a record is a dict lookup
-plus one `pop` and one `append` per mapped field. Everything else — type conversion, time
-parsing, host keys, hashes, file names, GUID spelling — runs vectorised in Arrow when a
-batch is flushed; per-value Python only runs for the values Arrow cannot convert.
+Why this shape is fast: adding a record is one dict lookup (its (provider, channel, EventID)
+-> the group of its EventMap, resolved once) and one list append. At flush, each event table
+is finished once: a list comprehension per column cuts the mapped fields out of the rows
+(`pop`, so what is left is `data`), and everything else — type conversion, time parsing,
+host keys, hashes, file names, GUID spelling, derived columns — runs vectorised in Arrow;
+per-value Python only runs for the values Arrow cannot convert.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ from aptwatch.sources.windows.mapping import OUTCOME_FROM_STATUS, EventMap, inde
 #: ran a script block), its record number and activity. Every source spells them this way.
 SYSTEM_EXTRAS = ("EventRecordID", "ExecutionProcessID", "UserID", "ActivityID")
 
-_COMMON = ("time", "host", "record", "channel", "provider", "event_code")
+MAX_BATCH_ROWS = 20_000
 _GUID_COLUMNS = ("process_guid", "parent_process_guid", "source_process_guid", "target_process_guid", "logon_guid")
 _BARE_GUID = r"^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?$"
 _HASH_PATTERNS = {"md5": "MD5", "sha1": "SHA1", "sha256": "SHA256", "imphash": "IMPHASH"}
 _HASH_LEN = {"md5": 32, "sha1": 40, "sha256": 64, "imphash": 32}
 _CONTEXT_KEYS = {"host_application": "Host Application", "user": "User", "engine_version": "Engine Version"}
+_UPPER_GUID = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}")  # fixed length: linear
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -64,22 +66,20 @@ def text(value: Any) -> str | None:
 def _plain(value: Any) -> Any:
     """Value for `data`: text for scalars, lists of text for lists (Windows <Data> arrays)."""
     if isinstance(value, list):
-        return [text(v) for v in value]
+        return ["" if v is None else text(v) for v in value]
     return text(value)
 
 
 def guid_text(value: str) -> str:
     """A GUID as Windows writes it in EventData ('{lower-case}'); evtx writes GUID-typed values
     upper-case without braces. Other text is returned as is."""
-    if len(value) == 36 and value[8] == value[13] == value[18] == value[23] == "-":
-        hexpart = value.replace("-", "")
-        if len(hexpart) == 32 and all(c in "0123456789ABCDEF" for c in hexpart):
-            return "{" + value.lower() + "}"
+    if len(value) == 36 and _UPPER_GUID.fullmatch(value):
+        return "{" + value.lower() + "}"
     return value
 
 
-def _data_json(f: dict[str, Any]) -> str:
-    """`data` text of the leftover fields: every value as Windows would render it (see `text`)."""
+def _data_json(f: dict[str, Any]) -> bytes:
+    """`data` (UTF-8 JSON) of the leftover fields: every value as Windows would render it (see `text`)."""
     for k, v in f.items():
         c = v.__class__
         if c is str:
@@ -87,9 +87,17 @@ def _data_json(f: dict[str, Any]) -> str:
                 f[k] = guid_text(v)
         elif c is int:
             f[k] = str(v)
-        elif v is not None:
+        elif v is None:
+            f[k] = ""  # Windows renders a null (NullType) value as an empty element, like an empty string
+        else:
             f[k] = _plain(v)
-    return orjson.dumps(f).decode()
+    return orjson.dumps(f)
+
+
+def data_column(fields: list[dict[str, Any]]) -> pa.Array:
+    """The `data` column: each row's leftover fields as flat JSON text (NULL when none are left).
+    (A vectorised RE2 rewrite of numbers in the serialised text was tried: slower than this loop.)"""
+    return pa.array([_data_json(f) if f else None for f in fields], pa.binary()).cast(pa.string())
 
 
 def parse_int(value: Any) -> int | None:
@@ -210,7 +218,9 @@ class WinBatchBuilder:
             self.local: tzinfo = ZoneInfo(local_timezone)
         except (ZoneInfoNotFoundError, ValueError):
             self.local = UTC
-        self.batch_rows = batch_rows
+        # a Windows event held as Python objects until its batch is finished costs ~4 KB: 20k rows keep a
+        # worker near 100 MB whatever the input size (the lake buffers row groups itself)
+        self.batch_rows = min(batch_rows, MAX_BATCH_ROWS)
         self._index = index()
         self._by_map: dict[int, _Group] = {}
         self._cache: dict[tuple[Any, Any, Any], _Group] = {}
@@ -255,23 +265,24 @@ class WinBatchBuilder:
 
     def flush(self) -> Iterator[TableBatch | IngestWarning]:
         """Everything added so far, as one TableBatch per table (plus warnings)."""
-        per_table: dict[str, list[pa.Table]] = {}
-        warnings: list[IngestWarning] = []
+        per_table: dict[str, list[_Group]] = {}
         for g in self._by_map.values():
             if len(g):
-                per_table.setdefault(g.table.name, []).append(self._finish(g, warnings))
+                per_table.setdefault(g.table.name, []).append(g)
         self._by_map = {}
         self._cache = {}
         self.rows = 0
+        warnings: list[IngestWarning] = []
+        batches = [TableBatch(name, self._finish(groups, warnings)) for name, groups in per_table.items()]
         yield from warnings
-        for table, parts in per_table.items():
-            data = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="default")
-            yield TableBatch(table, data)
+        yield from batches
 
-    # ------------------------------------------------------------------ finishing a group
-    def _finish(self, g: _Group, warnings: list[IngestWarning]) -> pa.Table:
-        t = g.table
-        rows = g.rows
+    # ------------------------------------------------------------------ finishing a table
+    def _finish(self, groups: list[_Group], warnings: list[IngestWarning]) -> pa.Table:
+        """One Arrow table from every group of one event table. Columns are built once per table
+        (Arrow calls cost ~20 us each, whatever the number of rows), from per-group segments."""
+        t = groups[0].table
+        rows = [r for g in groups for r in g.rows]
         n = len(rows)
         records = [r[0] for r in rows]
         fl: list[dict[str, Any]] = [r[6] for r in rows]
@@ -286,28 +297,48 @@ class WinBatchBuilder:
         cols["event_code"], failed = _typed(codes, pa.int32())
         for i in failed:
             fl[i].setdefault("EventID", codes[i])
-        em = g.em
-        if em is not None:
-            if em.special == "ps_classic":
-                for f in fl:
-                    _ps_classic(f)
-            if em.action_by is not None:
-                field_name, amap = em.action_by
-                default = em.action
-                cols["action"] = pa.array([amap.get(text(f.get(field_name)) or "", default) for f in fl], pa.string())
-            elif em.action is not None:
-                cols["action"] = pa.repeat(pa.scalar(em.action, pa.string()), n)
-            for column, source in g.pairs:
-                values = [f.pop(source, None) for f in fl]
-                arr, failed = _typed(values, t.column(column).arrow_type)
-                for i in failed:  # a value the column type cannot hold stays in `data`, as logged
-                    fl[i].setdefault(source, values[i])
-                cols[column] = arr
-            for column, value in em.const.items():
-                if value != OUTCOME_FROM_STATUS:
-                    cols[column] = pa.repeat(pa.scalar(value, t.column(column).arrow_type), n)
-            _derive(t, em, cols)
-        cols["data"] = pa.array([_data_json(f) if f else None for f in fl], pa.string())
+        # per-group segments of every column the groups fill, in row order
+        values: dict[str, list[Any]] = {}
+        sources: dict[str, list[str | None]] = {}  # the field each value came from (for failures)
+        masks: dict[str, list[bool]] = {}  # rows a per-event derivation applies to
+        offset = 0
+        for g in groups:
+            em = g.em
+            k = len(g)
+            seg = fl[offset : offset + k]
+            if em is not None:
+                if em.special == "ps_classic":
+                    for f in seg:
+                        _ps_classic(f)
+                if em.action_by is not None:
+                    field_name, amap = em.action_by
+                    _put(values, "action", offset, n, [amap.get(text(f.get(field_name)) or "", em.action)
+                                                         for f in seg])
+                elif em.action is not None:
+                    _put(values, "action", offset, n, [em.action] * k)
+                for column, source in g.pairs:
+                    _put(values, column, offset, n, [f.pop(source, None) for f in seg])
+                    _put(sources, column, offset, n, [source] * k)
+                for column, value in em.const.items():
+                    if value == OUTCOME_FROM_STATUS:
+                        _put(masks, "outcome_from_status", offset, n, [True] * k)
+                    else:
+                        _put(values, column, offset, n, [value] * k)
+                if em.special == "ps_context":
+                    _put(masks, "ps_context", offset, n, [True] * k)
+                if t.name == "account" and em.action == "member_added":
+                    _put(masks, "member", offset, n, [True] * k)
+            offset += k
+        for column, vals in values.items():
+            arr, failed = _typed(vals, t.column(column).arrow_type)
+            for i in failed:  # a value the column type cannot hold stays in `data`, as logged
+                src = sources.get(column, [None] * n)[i]
+                if src is not None:
+                    fl[i].setdefault(src, vals[i])
+            cols[column] = arr
+        _derive(t, cols, {name: pa.array(m, pa.bool_()) for name, m in masks.items()})
+        # bytes straight into Arrow: orjson writes valid UTF-8, so the cast only checks it once, vectorised
+        cols["data"] = data_column(fl)
         cols["raw"] = pa.array([r[7] for r in rows], pa.string())
         names = [c for c in t.column_names if c in cols]
         return pa.table([cols[c] for c in names], names=names)
@@ -326,6 +357,17 @@ class WinBatchBuilder:
                     text(v) or "(missing)"), rec))
             out.append(dt)
         return pa.array(out, pa.timestamp("us", tz="UTC"))
+
+
+def _put(store: dict[str, list[Any]], column: str, offset: int, n: int, segment: list[Any]) -> None:
+    """Write a group's segment of a column at its rows (the column starts as n NULLs / False)."""
+    col = store.get(column)
+    if col is None:
+        col = store[column] = [False if column in _MASKS else None] * n
+    col[offset : offset + len(segment)] = segment
+
+
+_MASKS = ("outcome_from_status", "ps_context", "member")
 
 
 def _string_array(values: list[Any]) -> pa.Array:
@@ -374,8 +416,9 @@ def _basename(arr: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(arr, pattern=r"^.*[\\/]", replacement="")
 
 
-def _derive(t: Table, em: EventMap, cols: dict[str, pa.Array]) -> None:
-    """Columns computed from other columns, vectorised (see mapping.DERIVED)."""
+def _derive(t: Table, cols: dict[str, pa.Array], masks: dict[str, pa.Array]) -> None:
+    """Columns computed from other columns, vectorised (see mapping.DERIVED). `masks` marks the rows
+    of events that ask for a derivation (outcome from Status, 4103 ContextInfo, group membership)."""
     for name in _GUID_COLUMNS:
         if name in cols:
             cols[name] = _canonical_guid(cols[name])
@@ -388,21 +431,28 @@ def _derive(t: Table, em: EventMap, cols: dict[str, pa.Array]) -> None:
             pattern = rf"(?i)(?:^|,)\s*{label}=(?P<h>[0-9a-f]{{{_HASH_LEN[name]}}})(?:,|$)"
             found = pc.struct_field(pc.extract_regex(cols["hashes"], pattern=pattern), [0])
             cols[name] = pc.utf8_lower(found)
-    if t.name == "auth":
-        if "protocol" not in cols and "auth_package" in cols:
-            cols["protocol"] = pc.utf8_lower(cols["auth_package"])
-        if em.const.get("outcome") == OUTCOME_FROM_STATUS and "status" in cols:
-            status = pc.utf8_lower(cols["status"])
-            ok = pc.is_in(status, pa.array(["0x0", "0", "0x00000000"]))
-            failure = pc.if_else(pc.is_null(status), pa.scalar(None, pa.string()), _s("failure"))
-            cols["outcome"] = pc.if_else(ok, _s("success"), failure)
-    if t.name == "account" and em.action == "member_added" and "target_user" in cols:
-        cols["group_name"] = cols["target_user"]
-    if em.special == "ps_context" and "context_info" in cols:
+    if t.name == "auth" and "auth_package" in cols:
+        derived = pc.utf8_lower(cols["auth_package"])
+        cols["protocol"] = pc.coalesce(cols["protocol"], derived) if "protocol" in cols else derived
+    mask = masks.get("outcome_from_status")
+    if mask is not None and "status" in cols:
+        status = pc.utf8_lower(cols["status"])
+        ok = pc.is_in(status, pa.array(["0x0", "0", "0x00000000"]))
+        failure = pc.if_else(pc.is_null(status), pa.scalar(None, pa.string()), _s("failure"))
+        derived = pc.if_else(ok, _s("success"), failure)
+        cols["outcome"] = pc.if_else(mask, derived, cols["outcome"]) if "outcome" in cols else pc.if_else(
+            mask, derived, pa.scalar(None, pa.string()))
+    mask = masks.get("member")
+    if mask is not None and "target_user" in cols:
+        cols["group_name"] = pc.if_else(mask, cols["target_user"], pa.scalar(None, pa.string()))
+    mask = masks.get("ps_context")
+    if mask is not None and "context_info" in cols:
         for name, label in _CONTEXT_KEYS.items():
             pattern = rf"(?m)^\s*{re.escape(label)} = (?P<v>[^\r\n]*)"
             value = pc.struct_field(pc.extract_regex(cols["context_info"], pattern=pattern), [0])
-            cols[name] = pc.if_else(pc.equal(value, _s("")), pa.scalar(None, pa.string()), value)
+            value = pc.if_else(pc.equal(value, _s("")), pa.scalar(None, pa.string()), value)
+            cols[name] = pc.if_else(mask, value, cols[name]) if name in cols else pc.if_else(
+                mask, value, pa.scalar(None, pa.string()))
 
 
 def _canonical_guid(arr: pa.Array) -> pa.Array:

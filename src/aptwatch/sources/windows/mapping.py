@@ -22,8 +22,10 @@ membership changes, the key=value details of classic PowerShell events) are list
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 #: value of `outcome` decided from the Status field (Kerberos / NTLM events)
 OUTCOME_FROM_STATUS = "from_status"
@@ -43,6 +45,9 @@ class EventMap:
         special: name of a reshaping step run before mapping ('ps_classic' splits the
             key=value text of classic PowerShell events, 'ps_context' reads 4103 ContextInfo).
         title: what the event is, for docs.
+        message: (label in the rendered English message, field) pairs, read from `Message`
+            when an export dropped the event's UserData (NXLog does for WMI and Remote
+            Desktop events) and kept only the rendered message.
     """
 
     table: str
@@ -52,6 +57,7 @@ class EventMap:
     action_by: tuple[str, Mapping[str, str]] | None = None
     special: str | None = None
     title: str = ""
+    message: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,11 +86,12 @@ TARGET_ACCOUNT = {"target_user": "TargetUserName", "target_domain": "TargetDomai
 
 def _m(table: str, action: str | None, *groups: Mapping[str, str], title: str = "",
        const: Mapping[str, str] | None = None, action_by: tuple[str, Mapping[str, str]] | None = None,
-       special: str | None = None) -> EventMap:
+       special: str | None = None, message: Mapping[str, str] | None = None) -> EventMap:
     fields: dict[str, str] = {}
     for g in groups:
         fields.update(g)
-    return EventMap(table, action, fields, dict(const or {}), action_by, special, title)
+    return EventMap(table, action, fields, dict(const or {}), action_by, special, title,
+                    tuple((message or {}).items()))
 
 
 # --------------------------------------------------------------------------------------
@@ -321,15 +328,22 @@ WMI_ACTIVITY: dict[int, EventMap] = {
                                                      "process_id": "ProcessID"},
              title="WMI provider started (host process ProcessID)"),
     5858: _m("persistence", "wmi_error", {"operation": "Operation", "user": "User", "process_id": "ClientProcessId"},
-             title="WMI operation failed"),
+             title="WMI operation failed",
+             message={k: k for k in ("Id", "ClientMachine", "User", "ClientProcessId", "Component", "Operation",
+                                     "ResultCode", "PossibleCause")}),
     5859: _m("persistence", "wmi_subscription", {"name": "providerName", "content": "Query", "user": "User",
                                                  "process_id": "processid"},
              title="WMI event filter activated"),
     5860: _m("persistence", "wmi_temporary_subscription", {"content": "Query", "user": "User",
                                                            "process_id": "processid"},
-             title="WMI temporary event subscription registered"),
+             title="WMI temporary event subscription registered",
+             message={"Namespace": "NamespaceName", "NotificationQuery": "Query", "UserName": "User",
+                      "ClientProcessID": "processid", "ClientMachine": "MachineName",
+                      "PossibleCause": "PossibleCause"}),
     5861: _m("persistence", "wmi_binding", {"consumer": "CONSUMER", "filter": "ESS"},
-             title="WMI permanent event consumer bound to a filter"),
+             title="WMI permanent event consumer bound to a filter",
+             message={"Namespace": "Namespace", "Eventfilter": "ESS", "Consumer": "CONSUMER",
+                      "PossibleCause": "PossibleCause"}),
 }
 
 TASK_SCHEDULER: dict[int, EventMap] = {
@@ -383,17 +397,21 @@ DEFENDER: dict[int, EventMap] = {
 # --------------------------------------------------------------------------------------
 _RDP = {"protocol": "rdp"}
 _LSM = {"target_user": "User", "src_ip": "Address"}
+_LSM_MESSAGE = {"User": "User", "Session ID": "SessionID", "Source Network Address": "Address"}
 TS_LOCAL_SESSION_MANAGER: dict[int, EventMap] = {
-    21: _m("auth", "rdp_logon", _LSM, const={**_RDP, "outcome": "success"}, title="Session logon succeeded"),
-    22: _m("auth", "rdp_shell_start", _LSM, const=_RDP, title="Shell start notification received"),
-    23: _m("auth", "rdp_logoff", _LSM, const=_RDP, title="Session logoff succeeded"),
-    24: _m("auth", "rdp_disconnect", _LSM, const=_RDP, title="Session has been disconnected"),
+    21: _m("auth", "rdp_logon", _LSM, const={**_RDP, "outcome": "success"}, title="Session logon succeeded",
+           message=_LSM_MESSAGE),
+    22: _m("auth", "rdp_shell_start", _LSM, const=_RDP, title="Shell start notification received",
+           message=_LSM_MESSAGE),
+    23: _m("auth", "rdp_logoff", _LSM, const=_RDP, title="Session logoff succeeded", message=_LSM_MESSAGE),
+    24: _m("auth", "rdp_disconnect", _LSM, const=_RDP, title="Session has been disconnected", message=_LSM_MESSAGE),
     25: _m("auth", "rdp_reconnect", _LSM, const={**_RDP, "outcome": "success"},
-           title="Session reconnection succeeded"),
+           title="Session reconnection succeeded", message=_LSM_MESSAGE),
 }
 TS_REMOTE_CONNECTION_MANAGER: dict[int, EventMap] = {
     1149: _m("auth", "rdp_authenticated", {"target_user": "Param1", "target_domain": "Param2", "src_ip": "Param3"},
-             const={**_RDP, "outcome": "success"}, title="Remote Desktop Services: User authentication succeeded"),
+             const={**_RDP, "outcome": "success"}, title="Remote Desktop Services: User authentication succeeded",
+             message={"User": "Param1", "Domain": "Param2", "Source Network Address": "Param3"}),
 }
 TS_RDP_CLIENT: dict[int, EventMap] = {
     1024: _m("auth", "rdp_client_connect", {"target_server": "Value"}, const=_RDP,
@@ -441,8 +459,10 @@ DERIVED: dict[str, dict[str, str]] = {
 }
 
 
-def index() -> dict[tuple[str, int], EventMap]:
-    """(lower-case provider or 'channel:' + lower-case channel, EventID) -> EventMap."""
+@functools.cache
+def index() -> Mapping[tuple[str, int], EventMap]:
+    """(lower-case provider or 'channel:' + lower-case channel, EventID) -> EventMap. Built once per
+    process (every source file needs it; read-only)."""
     out: dict[tuple[str, int], EventMap] = {}
     for log in LOGS:
         for eid, em in log.events.items():
@@ -450,4 +470,48 @@ def index() -> dict[tuple[str, int], EventMap]:
                 out[(p.lower(), eid)] = em
             for c in log.channels:
                 out[("channel:" + c.lower(), eid)] = em
-    return out
+    return MappingProxyType(out)
+
+
+def render_markdown() -> str:
+    """docs/windows_mapping.md, generated: `python -m aptwatch.sources.windows.mapping`."""
+    lines = [
+        "# Windows event mapping",
+        "",
+        "Generated from `src/aptwatch/sources/windows/mapping.py` by",
+        "`python -m aptwatch.sources.windows.mapping > docs/windows_mapping.md`; a test fails when this file is",
+        "stale. Every Windows source (EVTX, evtx JSON, XML, winlogbeat, NXLog, OTRF, Azure) maps events",
+        "through this one table. An event is looked up by provider, then by a channel only that provider",
+        "writes. Fields not listed go to `data` under their own names; events not listed go to `generic`.",
+        "Columns derived rather than copied:",
+        "",
+    ]
+    for table, cols in DERIVED.items():
+        lines.append(f"- `{table}`: " + "; ".join(f"`{c}` = {how}" for c, how in cols.items()))
+    lines.append("")
+    for log in LOGS:
+        lines += [f"## {log.name}", "",
+                  "Providers: " + ", ".join(f"`{p}`" for p in log.providers)
+                  + (". Channels: " + ", ".join(f"`{c}`" for c in log.channels) if log.channels else "") + ".", "",
+                  "| EventID | event | table | action | field -> column | constants |", "|---|---|---|---|---|---|"]
+        for eid, em in sorted(log.events.items()):
+            fields = ", ".join(f"{f} -> {c}" for c, f in em.fields.items())
+            const = ", ".join(f"{c}={v}" for c, v in em.const.items())
+            action = em.action or ""
+            if em.action_by:
+                action += " (by " + em.action_by[0] + ")"
+            extra = []
+            if em.special:
+                extra.append(f"special: {em.special}")
+            if em.message:
+                extra.append("message fallback: " + ", ".join(f"'{label}' -> {f}" for label, f in em.message))
+            note = f" ({'; '.join(extra)})" if extra else ""
+            lines.append(f"| {eid} | {em.title}{note} | `{em.table}` | {action} | {fields} | {const} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover - documentation generator
+    import sys
+
+    sys.stdout.write(render_markdown() + "\n")
