@@ -19,6 +19,7 @@ from aptwatch.cli import detect as detect_cmds
 from aptwatch.cli import ingest as ingest_cmds
 from aptwatch.cli import query as query_cmds
 from aptwatch.cli import results as results_cmds
+from aptwatch.cli import rules as rules_cmds
 from aptwatch.cli import simulate as simulate_cmds
 from aptwatch.errors import AptwatchError
 
@@ -64,6 +65,8 @@ command("status", query_cmds.status)
 command("formats", query_cmds.formats)
 command("simulate", simulate_cmds.simulate)
 command("demo", simulate_cmds.demo)
+
+rules_cmds.register(app, guarded)
 
 
 def _version(value: bool) -> None:

@@ -867,6 +867,35 @@ STATE_TABLES: tuple[Table, ...] = (
         _c("created_at", "TIMESTAMP", "When."),
         _c("expires_at", "TIMESTAMP", "Expiry (NULL = never)."),
     ), "state", primary_key=("id",)),
+    Table("sigma_evaluated", "Sigma retro-hunt ledger: which rule versions were evaluated over which ingest runs' "
+          "events of which table, within which time bounds. Incremental `detect` runs evaluate only the pairs "
+          "not covered here (new rules x old events, all rules x new events).", (
+        _c("rule_id", "VARCHAR", "Sigma rule id."),
+        _c("rule_hash", "VARCHAR", "Hash of the compiled rule (condition, routing, suppressions, metadata)."),
+        _c("table_name", "VARCHAR", "Event table."),
+        _c("ingest_id", "VARCHAR", "Ingest run whose events were evaluated."),
+        _c("since", "TIMESTAMP", "Lower time bound of the evaluation (NULL: none)."),
+        _c("until", "TIMESTAMP", "Upper time bound (NULL: none)."),
+        _c("matches", "BIGINT", "Events matched."),
+        _c("run_id", "VARCHAR", "Detection run."),
+        _c("evaluated_at", "TIMESTAMP", "When."),
+    ), "state", primary_key=("rule_id", "rule_hash", "table_name", "ingest_id")),
+    Table("sigma_matches", "Events matched by Sigma rules (after suppressions): what Sigma findings, prevalence and "
+          "correlation rules are computed from.", (
+        _c("rule_id", "VARCHAR", "Sigma rule id."),
+        _c("rule_hash", "VARCHAR", "Rule version that matched."),
+        _c("event_id", "VARCHAR", "Matched event."),
+        _c("ingest_id", "VARCHAR", "Ingest run of the event."),
+        _c("table_name", "VARCHAR", "Event table."),
+        _c("time", "TIMESTAMP", "Event time."),
+        _c("host", "VARCHAR", "Host key."),
+        _c("source", "VARCHAR", "Source path."),
+        _c("record", "BIGINT", "Record in the source."),
+        _c("event_code", "INTEGER", "Event code."),
+        _c("entities", "JSON", "Entity values of the event {kind: value}."),
+        _c("fields", "JSON", "Values of the fields correlation rules group or count by {field: value}."),
+        _c("run_id", "VARCHAR", "Detection run."),
+    ), "state", primary_key=("rule_id", "event_id")),
     Table("meta", "Store metadata (schema version, creation time).", (
         _c("key", "VARCHAR", "Key."),
         _c("value", "VARCHAR", "Value."),
