@@ -11,6 +11,7 @@ from aptwatch.detect.analytics.persistence import Persistence
 from aptwatch.detect.analytics.privilege import Privilege
 from aptwatch.detect.base import Detector
 from aptwatch.detect.imported import ImportedAlerts
+from aptwatch.detect.sigma.detector import SigmaDetector
 from aptwatch.registry import Registry
 
 DETECTORS: Registry[Detector] = Registry("detector", [
@@ -22,4 +23,5 @@ DETECTORS: Registry[Detector] = Registry("detector", [
     Lineage(),
     Privilege(),
     Persistence(),
+    SigmaDetector(),
 ])

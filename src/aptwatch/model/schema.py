@@ -939,6 +939,36 @@ STATE_TABLES: tuple[Table, ...] = (
         _c("merged_at", "TIMESTAMP", "When."),
         _c("run_id", "VARCHAR", "Correlation run."),
     ), "state", primary_key=("alias",)),
+
+    Table("sigma_evaluated", "Sigma retro-hunt ledger: which rule versions were evaluated over which ingest runs' "
+          "events of which table, within which time bounds. Incremental `detect` runs evaluate only the pairs "
+          "not covered here (new rules x old events, all rules x new events).", (
+        _c("rule_id", "VARCHAR", "Sigma rule id."),
+        _c("rule_hash", "VARCHAR", "Hash of the compiled rule (condition, routing, suppressions, metadata)."),
+        _c("table_name", "VARCHAR", "Event table."),
+        _c("ingest_id", "VARCHAR", "Ingest run whose events were evaluated."),
+        _c("since", "TIMESTAMP", "Lower time bound of the evaluation (NULL: none)."),
+        _c("until", "TIMESTAMP", "Upper time bound (NULL: none)."),
+        _c("matches", "BIGINT", "Events matched."),
+        _c("run_id", "VARCHAR", "Detection run."),
+        _c("evaluated_at", "TIMESTAMP", "When."),
+    ), "state", primary_key=("rule_id", "rule_hash", "table_name", "ingest_id")),
+    Table("sigma_matches", "Events matched by Sigma rules (after suppressions): what Sigma findings, prevalence and "
+          "correlation rules are computed from.", (
+        _c("rule_id", "VARCHAR", "Sigma rule id."),
+        _c("rule_hash", "VARCHAR", "Rule version that matched."),
+        _c("event_id", "VARCHAR", "Matched event."),
+        _c("ingest_id", "VARCHAR", "Ingest run of the event."),
+        _c("table_name", "VARCHAR", "Event table."),
+        _c("time", "TIMESTAMP", "Event time."),
+        _c("host", "VARCHAR", "Host key."),
+        _c("source", "VARCHAR", "Source path."),
+        _c("record", "BIGINT", "Record in the source."),
+        _c("event_code", "INTEGER", "Event code."),
+        _c("entities", "JSON", "Entity values of the event {kind: value}."),
+        _c("fields", "JSON", "Values of the fields correlation rules group or count by {field: value}."),
+        _c("run_id", "VARCHAR", "Detection run."),
+    ), "state", primary_key=("rule_id", "event_id")),
     Table("meta", "Store metadata (schema version, creation time).", (
         _c("key", "VARCHAR", "Key."),
         _c("value", "VARCHAR", "Value."),
@@ -948,7 +978,8 @@ STATE_TABLES: tuple[Table, ...] = (
           "per (ip, host, kind); updated incrementally after every ingest.", (
         _c("ip", "VARCHAR", "Address, normalised (compressed IPv6, IPv4-mapped IPv6 as IPv4)."),
         _c("host", "VARCHAR", "Host key the address maps to (same key as the `host` column of host telemetry)."),
-        _c("kind", "VARCHAR", "Evidence kind: dhcp | kerberos | logon | host_network | agent | dns_ptr | dns_a."),
+        _c("kind", "VARCHAR", "Evidence kind: dhcp | machine_account | logon | host_network | agent | dns_ptr | "
+           "dns_a."),
         _c("name", "VARCHAR", "Host name as the evidence wrote it (one example)."),
         _c("first_seen", "TIMESTAMP", "First evidence."),
         _c("last_seen", "TIMESTAMP", "Last evidence."),
