@@ -30,7 +30,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("APTWATCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 DATA = SHARED / "otrf-compound"
 SIGMA = SHARED / "sigma"
-NETWORK_TABLES = {"network", "dns", "http", "tls", "ids_alert"}
 
 
 @dataclass
@@ -87,11 +86,12 @@ def run(recording: str, workdir: Path) -> Result:
     correlate(st)
     res = Result(recording, expected=expected_stages(recording))
     with st.state.connect(read_only=True) as con:
-        tables = con.execute("SELECT f.id, list(DISTINCT json_extract_string(e.value, '$.table')) "
+        # a network finding is one whose evidence comes from the Zeek logs (not, e.g., Sysmon DNS events)
+        tables = con.execute("SELECT f.id, list(DISTINCT json_extract_string(e.value, '$.source')) "
                              "FROM findings f, json_each(f.evidence) e GROUP BY f.id").fetchall()
         camps = con.execute("SELECT id, findings, stages, detected_at, dwell_seconds, score FROM campaigns "
                             "ORDER BY len(findings) DESC").fetchall()
-    net = {fid for fid, tabs in tables if set(tabs or []) & NETWORK_TABLES}
+    net = {fid for fid, sources in tables if any("_zeek_logs" in (s or "") for s in sources or [])}
     res.findings = len(tables)
     res.network_findings = len(net)
     res.host_findings = res.findings - res.network_findings
