@@ -64,8 +64,8 @@ def main() -> None:
     work = args.workdir or tempfile.mkdtemp(prefix="aw-foldmem-")
     print(f"Machine: {machine()}; chunk rows {args.chunk_rows:,}", flush=True)
     print("| conn rows | chunked s | chunked peak RSS MB | fold / score chunks | one pass s "
-          "| one pass peak RSS MB | same findings |")
-    print("|---|---|---|---|---|---|---|")
+          "| one pass peak RSS MB | RSS one pass / chunked | same findings |")
+    print("|---|---|---|---|---|---|---|---|")
     try:
         for n in (int(s) for s in args.sizes.split(",")):
             gen = os.path.join(work, f"gen-{n}")
@@ -82,7 +82,8 @@ def main() -> None:
             same = c.extra["findings"] == o.extra["findings"]
             print(f"| {c.items:,} | {c.seconds:.1f} | {c.peak_rss_mb:,.0f} | {c.extra['fold_chunks']} / "
                   f"{c.extra['score_chunks']} | {o.seconds:.1f} | {o.peak_rss_mb:,.0f} | "
-                  f"{'yes' if same else 'NO'} ({len(c.extra['findings'])}) |", flush=True)
+                  f"{o.peak_rss_mb / max(c.peak_rss_mb, 1):.2f}x | {'yes' if same else 'NO'} "
+                  f"({len(c.extra['findings'])}) |", flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
