@@ -34,3 +34,21 @@ def test_malformed_set_is_an_input_error(store_dir: Path) -> None:
     Store.open(store_dir, create=True)
     r = runner.invoke(app, ["detect", "--store", str(store_dir), "--set", "no-equals-sign"])
     assert r.exit_code == 3
+
+
+def test_detect_prints_a_note_when_a_short_recording_has_no_baseline(store_dir: Path) -> None:
+    from tests.analytics.test_lateral import T0, logon
+
+    store = Store.open(store_dir, create=True)
+    write(store, {"auth": [logon(T0, "ws6", "pgustavo", "172.18.39.5", "0x1"),
+                           logon(T0 + 600, "dc1", "pgustavo", "172.18.39.5", "0x2")]})
+    r = runner.invoke(app, ["detect", "--store", str(store_dir)])
+    assert r.exit_code == 0, r.output
+    assert "note: lateral: baseline learning since" in r.output and "learn_days=0" in r.output
+    hunt = runner.invoke(app, ["detect", "--store", str(store_dir), "--set", "analytics.rebuild=true",
+                               "--set", "analytics.learn_days=0"])
+    assert hunt.exit_code == 0, hunt.output
+    assert "note: lateral" not in hunt.output
+    out = runner.invoke(app, ["findings", "--store", str(store_dir), "--format", "jsonl"])
+    edges = {orjson.loads(line)["title"] for line in out.stdout.splitlines() if line.strip()}
+    assert "First-seen logon to dc1 from 172.18.39.5" in edges

@@ -103,15 +103,18 @@ def test_first_seen_edges_after_learning_period(store: Store) -> None:
                         "dst_port": 445, "conn_state": "SF"})
             auth.append(logon(T0 + d * day + w * 60, f"ws{w}", f"user{w}", f"10.0.0.{w}", f"0x{d}{w}", ltype=10))
     write(store, {"network": net, "auth": auth})
-    first, _ = detect(store, ["lateral"])
+    first, rep = detect(store, ["lateral"])
     assert [f for f in first if f.rule_id == "lateral.new_edge"] == []  # all learned
+    # every edge first appeared inside the learning period: the run says first-seen rules were not applied
+    assert [n for n in rep.notes if n.startswith("lateral: baseline learning since") and "lateral.new_edge" in n]
     t = T0 + 15 * day
     later_net = [{"time": t, "src_ip": "10.0.0.3", "dst_ip": f"10.0.0.{n}", "dst_port": 445, "conn_state": "SF"}
                  for n in (1, 2, 4)] + [{"time": t + 5, "src_ip": "10.0.0.1", "dst_ip": "10.0.0.100", "dst_port": 445,
                                          "conn_state": "SF"}]
     later_auth = [logon(t + 30, "ws4", "user3", "10.0.0.3", "0xabc", ltype=3)]
     write(store, {"network": later_net, "auth": later_auth})
-    second, _ = detect(store, ["lateral"])
+    second, rep = detect(store, ["lateral"])
+    assert rep.notes == []  # learned: nothing to say
     edges = sorted(f.extra["edge"] for f in second if f.rule_id == "lateral.new_edge")
     assert edges == ["flow|smb|10.0.0.3|10.0.0.1", "flow|smb|10.0.0.3|10.0.0.2", "flow|smb|10.0.0.3|10.0.0.4",
                      "logon|10.0.0.3|ws4", "user|user3|ws4"]
@@ -131,3 +134,56 @@ def test_remote_service_control_and_psexec_console_pipes(store: Store) -> None:
     assert got == [("lateral.psexec_artifact", "10.0.2.16"), ("lateral.remote_pipe", "10.0.2.16")]
     svc = next(f for f in findings if f.rule_id == "lateral.remote_pipe")
     assert "T1569.002" in svc.techniques and len(svc.evidence) == 2
+
+
+def test_learning_note_only_while_new_events_fall_in_the_learning_period() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from aptwatch.detect.analytics.common import Learning
+
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    learn = Learning(start, 7)
+    assert learn.note([], "r") is None
+    assert learn.note([start + timedelta(days=8)], "r") is None  # learned: silent
+    assert Learning(None, 7).note([start], "r") is None  # nothing folded yet
+    short = learn.note([start, start + timedelta(minutes=10)], "lateral.new_edge")
+    assert short is not None and "(0.01 of 7 days of history)" in short and "not applied to the new events;" in short
+    partial = learn.note([start + timedelta(days=6), start + timedelta(days=9)], "r")
+    assert partial is not None and "the new events before 2024-01-08 00:00Z" in partial
+    assert Learning(start, 0).note([start], "r") is None  # learn_days=0: every key judged
+
+
+def test_winrm_host_process_in_a_network_logon_is_a_remote_session(store: Store) -> None:
+    """Covenant's PowerShell-remoting command runs inside wsmprovhost (no child): the host process in the
+    attacker's network logon is the trace. The same process in a loopback logon is not."""
+    host = "C:\\Windows\\System32\\wsmprovhost.exe"
+    svchost = "C:\\Windows\\System32\\svchost.exe"
+    auth = [logon(T0, "workstation6", "pgustavo", "172.18.39.5", "0x1121f34"),
+            logon(T0, "workstation6", "wardog", "::1", "0x99")]
+    write(store, {"auth": auth, "process": [proc(T0 + 1, "workstation6", host, svchost, "0x1121f34"),
+                                            proc(T0 + 2, "workstation6", host, svchost, "0x99")]})
+    findings, _ = detect(store, ["lateral"])
+    sessions = [f for f in findings if f.rule_id == "lateral.remote_session"]
+    assert len(sessions) == 1 and sessions[0].entities["src_ip"] == ("172.18.39.5",)
+    assert sessions[0].severity.value == "low" and sessions[0].techniques == ("T1021.006",)
+    assert [f.rule_id for f in findings if f.rule_id.startswith("lateral.remote_exec")] == []
+
+
+def test_per_user_service_instances_after_a_logon_are_not_remote_installs(store: Store) -> None:
+    """Windows 10 creates '<template>_<LUID>' services from System32 at each logon (seen after the RDP /
+    network logon of OTRF recordings); a plain service installed after a network logon still counts."""
+    auth = [logon(T0, "workstation5", "pgustavo", "172.18.39.5", "0x42")]
+
+    def svc(t: float, name: str, image: str) -> dict:
+        return {"time": t, "host": "workstation5", "event_code": 7045, "action": "service_installed", "name": name,
+                "image_path": image, "account": "LocalSystem"}
+
+    persistence = [svc(T0 + 5, "CDPUserSvc_b0b5d", "C:\\windows\\system32\\svchost.exe -k UnistackSvcGroup"),
+                   svc(T0 + 6, "CredentialEnrollmentManagerUserSvc_b0b5d",
+                       "C:\\windows\\system32\\CredentialEnrollmentManager.exe"),
+                   svc(T0 + 9, "updsvc_1a2b", "C:\\ProgramData\\updsvc.exe"),
+                   svc(T0 + 12, "WinSvc_cafe1", "\\\\10.0.0.9\\ADMIN$\\x.exe")]
+    write(store, {"auth": auth, "persistence": persistence})
+    findings, _ = detect(store, ["lateral"])
+    got = sorted(f.entities["service"][0] for f in findings if f.rule_id == "lateral.service_install")
+    assert got == ["WinSvc_cafe1", "updsvc_1a2b"]

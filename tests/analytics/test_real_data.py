@@ -101,10 +101,50 @@ def test_lateral_wmiexec_and_pass_the_hash(shared, tmp_path: Path) -> None:
     assert all("T1047" in f.techniques for f in wmi)
 
 
+def test_lateral_winrs_security_only_wmi_and_remote_task_update(shared, tmp_path: Path) -> None:
+    """WinRS (winrshost.exe parent), WMI seen only in Security 4688 of a pre-Windows 10 host (no parent image:
+    resolved from the creator PID) and a task updated (4702) from a network logon session."""
+    lm = shared("evtx-attack-samples", "Lateral Movement")
+    st = store_with(tmp_path, lm / "LM_winrm_exec_sysmon_1_winrshost.evtx", lm / "LM_WMI_4624_4688_TargetHost.evtx",
+                    lm / "remote task update 4624 4702 same logonid.evtx")
+    findings, _ = detect(st, ["lateral"])
+    got = {(f.rule_id, f.extra.get("mechanism")) for f in findings if f.rule_id != "lateral.new_edge"}
+    assert ("lateral.remote_exec_parent", "WinRM (WinRS)") in got
+    assert ("lateral.remote_exec_parent", "WMI") in got
+    wmi = [f for f in findings if f.extra.get("mechanism") == "WMI"]
+    assert [f.entities["process"] for f in wmi] == [("calc.exe",)]
+    task = [f for f in findings if f.rule_id == "lateral.remote_task"]
+    assert len(task) == 1 and "updated" in task[0].title and task[0].entities["src_ip"]
+
+
 def test_lateral_nothing_on_a_discovery_sample(shared, tmp_path: Path) -> None:
     st = store_with(tmp_path, shared("evtx-attack-samples", "Discovery", "discovery_bloodhound.evtx"))
     findings, _ = detect(st, ["lateral"])
     assert [f for f in findings if f.rule_id != "lateral.new_edge"] == []
+
+
+def test_short_otrf_recording_content_rules_fire_first_seen_rules_say_they_are_learning(shared,
+                                                                                       tmp_path: Path) -> None:
+    """A ten-minute OTRF recording (Covenant SharpWMI, host JSON + pcap) in a store with no history: the WMI
+    remote execution is found by content rules, first-seen rules stay silent and the run says why; the
+    hunting setting learn_days=0 turns them on for the recording (network-only first-seen edges included)."""
+    lm = shared("otrf-atomic", "windows", "lateral_movement")
+    name = "covenant_sharpwmi_create_dcerpc_wmi"
+    paths = (lm / "host" / name / f"{name}_2020-08-06035621.json.gz",
+             lm / "network" / name / f"{name}_2020-08-06035621.cap")
+    st = store_with(tmp_path / "a", *paths)
+    findings, rep = detect(st, ["lateral", "exfil"])
+    session = [f for f in findings if f.rule_id == "lateral.remote_exec_session"]
+    assert session and "172.18.39.5" in session[0].entities["src_ip"] and "T1047" in session[0].techniques
+    assert [f for f in findings if f.rule_id == "lateral.new_edge"] == []
+    assert any(n.startswith("lateral: baseline learning since 2020-08-06") and "learn_days=0" in n for n in rep.notes)
+    assert any(n.startswith("exfil: 1 UTC day(s)") for n in rep.notes)
+    hunt = store_with(tmp_path / "b", *paths)
+    findings, rep = detect(hunt, ["lateral"], **{"analytics.learn_days": 0})
+    edges = {f.extra["edge"] for f in findings if f.rule_id == "lateral.new_edge"}
+    assert "flow|rpc|172.18.39.5|172.18.39.6" in edges  # attacker -> target, from the pcap alone
+    assert "logon|172.18.39.5|workstation6" in edges
+    assert not [n for n in rep.notes if n.startswith("lateral:")]
 
 
 def test_lineage_webshell_spawning_cmd(shared, tmp_path: Path) -> None:

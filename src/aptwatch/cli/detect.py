@@ -71,6 +71,8 @@ def report_detect(report: DetectReport) -> None:
     per = ", ".join(f"{k} {v:,}" for k, v in sorted(report.by_detector.items())) or "no detector had work"
     console.print(f"detect: {report.findings:,} finding(s) in {report.seconds:.1f}s ({per}); "
                   f"{len(report.errors)} rule error(s)", markup=False)
+    for note in report.notes:
+        console.print(f"  note: {note}", markup=False)
     for name, why in report.failed.items():
         console.print(f"  detector {name} failed (an aptwatch bug): {why.splitlines()[0]}", markup=False)
 

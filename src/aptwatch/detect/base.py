@@ -61,6 +61,8 @@ class DetectorResult:
     findings: list[Finding] = field(default_factory=list)
     errors: list[RuleError] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    #: what the analyst should know about this run's coverage (e.g. a baseline still learning), one line each
+    notes: list[str] = field(default_factory=list)
 
 
 class Detector(ABC):

@@ -26,12 +26,15 @@ class DetectReport:
     failed: dict[str, str] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    #: detectors' notes on coverage, "<detector>: <note>"
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id, "findings": self.findings, "by_detector": self.by_detector,
             "errors": [{"rule": e.rule, "reason": e.reason, "location": e.location} for e in self.errors],
             "failed": self.failed, "stats": self.stats, "seconds": round(self.seconds, 3),
+            "notes": self.notes,
         }
 
 
@@ -65,6 +68,7 @@ def run_detectors(store: Store, settings: DetectSettings, *, detectors: Iterable
             report.errors.extend(result.errors)
             if result.stats:
                 report.stats[det.name] = result.stats
+            report.notes.extend(f"{det.name}: {n}" for n in result.notes)
         report.seconds = time.monotonic() - t0
         writer.write_run(report.run_id, "detect", started, report.to_json())
     return report

@@ -48,6 +48,9 @@ class Session(ABC):
     def register(self, name: str, table: pa.Table) -> None:
         """Expose an Arrow table as relation `name` for later queries."""
 
+    def unregister(self, name: str) -> None:  # noqa: B027 - optional: engines that hold nothing need nothing
+        """Drop a relation made by `register` (frees its memory); unknown names are ignored."""
+
     @abstractmethod
     def event_tables(self) -> list[str]:
         """Event tables holding at least one file in this snapshot."""

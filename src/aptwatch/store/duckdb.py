@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ import pyarrow as pa
 from aptwatch.errors import QueryError
 from aptwatch.model.schema import COMMON_NAMES, EVENT_TABLES, STATE_TABLES, empty_select
 from aptwatch.store.base import Capability, Engine, Session
-from aptwatch.store.state import open_duckdb
+from aptwatch.store.state import memory_config, open_duckdb
 
 if TYPE_CHECKING:
     from aptwatch.store import Store
@@ -21,6 +22,12 @@ CAPABILITIES = (Capability.DUCKDB_SQL | Capability.RE2_REGEX | Capability.JSON_F
                 | Capability.READ_ONLY_SQL | Capability.EMBEDDED)
 #: statement types a hunter's read-only SQL may contain
 READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}
+
+
+def engine_config(threads: int | None = None) -> dict[str, Any]:
+    """DuckDB settings of an aptwatch connection: threads, and the memory limit from $APTWATCH_MEMORY_LIMIT
+    (DuckDB's default, 80% of RAM, when unset). Work beyond the limit spills to the temp directory."""
+    return {"threads": threads or os.cpu_count() or 1, **memory_config()}
 
 
 def sql_str(s: str) -> str:
@@ -34,10 +41,14 @@ class DuckDBSession(Session):
     def __init__(self, store: Store, *, with_state: bool, read_only_sql: bool, threads: int | None) -> None:
         self.store = store
         self.read_only_sql = read_only_sql
-        self.con = duckdb.connect(config={"threads": threads or os.cpu_count() or 1})
+        self.con = duckdb.connect(config=engine_config(threads))
         self.con.execute("SET TimeZone='UTC'")
         self._attached = False
+        # An in-memory DuckDB spills to ./.tmp of whatever directory the user is in; ours spills inside the
+        # store, one directory per session so concurrent processes never share temp files (removed on close).
+        self._spill = store.root / "tmp" / f"duckdb-{os.getpid()}-{id(self):x}"
         try:
+            self.con.execute(f"SET temp_directory={sql_str(str(self._spill))}")
             if with_state:
                 self._attach_state()
                 manifest = self.store.manifest(self.con, schema="state")
@@ -107,6 +118,9 @@ class DuckDBSession(Session):
     def register(self, name: str, table: pa.Table) -> None:
         self.con.register(name, table)
 
+    def unregister(self, name: str) -> None:
+        self.con.unregister(name)
+
     def event_tables(self) -> list[str]:
         return list(self._tables)
 
@@ -115,6 +129,7 @@ class DuckDBSession(Session):
 
     def close(self) -> None:
         self.con.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
 
 
 class DuckDBEngine(Engine):

@@ -9,10 +9,12 @@ meets another process's lock retries with back-off for `wait` seconds, then rais
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -27,13 +29,24 @@ def is_lock_conflict(err: BaseException) -> bool:
     return "lock" in text and ("conflict" in text or "could not set" in text)
 
 
+#: environment variable: DuckDB memory limit of aptwatch's sessions and state connections (e.g. "4GB")
+ENV_MEMORY_LIMIT = "APTWATCH_MEMORY_LIMIT"
+
+
+def memory_config() -> dict[str, Any]:
+    """The memory limit from $APTWATCH_MEMORY_LIMIT as DuckDB config (empty when unset: DuckDB's default,
+    80% of RAM). State connections spill beyond it to `state.duckdb.tmp`, sessions to the store's tmp/."""
+    limit = os.environ.get(ENV_MEMORY_LIMIT, "").strip()
+    return {"memory_limit": limit} if limit else {}
+
+
 def open_duckdb(path: Path, *, read_only: bool, wait: float = DEFAULT_WAIT) -> duckdb.DuckDBPyConnection:
     """duckdb.connect with retry on another process's lock."""
     deadline = time.monotonic() + wait
     delay = 0.02
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only, config=memory_config())
             con.execute("SET TimeZone='UTC'")
             return con
         except duckdb.IOException as e:

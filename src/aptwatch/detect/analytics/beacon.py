@@ -176,24 +176,15 @@ class Beacon(Detector):
         folded = pairs.fold(ctx)
         since = None if opts.get("rebuild", False) else pairs.watermark(ctx, NAME)
         window = opts.get("window_days", 14)
-        series_days, top = pairs.changed_pairs(ctx, since, window)
-        result.stats = {"folded_events": folded.events, "series_rows": series_days.num_rows}
-        if top is not None:
+        changed = pairs.changed_size(ctx, since, window)
+        result.stats = {"folded_events": folded.events, "fold_chunks": folded.chunks, "series_rows": changed.rows}
+        if changed.top is not None:
             # the watermark moves even when nothing scores, so old rows are not re-read next time
-            ctx.writer.write_state([pairs.watermark_statement(NAME, top)])
-        if not series_days.num_rows:
+            ctx.writer.write_state([pairs.watermark_statement(NAME, changed.top)])
+        if not changed.rows:
             return result
         session = ctx.session
         _install(session)
-        session.register("aw_bdays", series_days)
-        session.sql("""
-            CREATE OR REPLACE TEMP TABLE aw_series AS
-            SELECT kind, src, dst,
-                   flatten(list(ts ORDER BY day)) AS ts, flatten(list(sizes ORDER BY day)) AS sizes,
-                   max(host) AS host, list_distinct(flatten(list(ports)))[1:16] AS ports,
-                   flatten(list(events ORDER BY day)) AS events, sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in
-            FROM aw_bdays GROUP BY kind, src, dst
-        """)
         rng = ctx.writer.read_state(f"""
             WITH latest AS (SELECT max(day) AS d FROM pair_days)
             SELECT min(ts[1]) AS lo, max(ts[-1]) AS hi FROM pair_days, latest
@@ -205,6 +196,38 @@ class Beacon(Detector):
             scales.append(("day", hi - 86400, hi))
         session.register("aw_scales", pa.table({"scale": [s[0] for s in scales], "lo": [s[1] for s in scales],
                                                 "hi": [s[2] for s in scales]}))
+        # Series are scored in parts of about `score_chunk_conns` connections (sources split by a hash), so
+        # memory stays flat however many series changed; a series' score depends only on itself and the
+        # dataset range, so the parts give the same scores as one pass.
+        parts = max(1, -(-changed.conns // max(100, int(opts.get("score_chunk_conns", 1_000_000)))))
+        scored_pairs = 0
+        cands: list[pa.Table] = []
+        for part in range(parts):
+            scored, kept = self._score_part(ctx, opts, since, window, parts, part)
+            scored_pairs += scored
+            cands.append(kept)
+        result.stats["scored_pairs"] = scored_pairs
+        result.stats["score_chunks"] = parts
+        result.findings = self._findings(ctx, opts, pa.concat_tables(cands, promote_options="permissive"))
+        return result
+
+    def _score_part(self, ctx: DetectContext, opts: Options, since: datetime | None, window: int, parts: int,
+                    part: int) -> tuple[int, pa.Table]:
+        """Score one part of the changed series; returns how many were scored and the candidates (score or
+        growth near the thresholds) with the series columns the findings need."""
+        session = ctx.session
+        days = pairs.changed_pairs(ctx, since, window, parts=parts, part=part)
+        session.register("aw_bdays", pairs.group_days(days.select(
+            ["kind", "src", "dst", "day", "ts", "sizes", "host", "ports", "events", "bytes_out", "bytes_in"])))
+        del days
+        session.sql("""
+            CREATE OR REPLACE TEMP TABLE aw_series AS
+            SELECT kind, src, dst, ts, sizes, list_max(host) AS host,
+                   list_sort(list_distinct(ports))[1:16] AS ports, events,
+                   list_sum(bytes_out) AS bytes_out, list_sum(bytes_in) AS bytes_in
+            FROM aw_bdays
+        """)
+        session.unregister("aw_bdays")
         min_conns = opts.get("min_conns", 6)
         scored = session.sql(f"""
             WITH all_scales AS ({scoring_sql('aw_series', 'aw_scales', min_conns=min_conns,
@@ -214,19 +237,24 @@ class Beacon(Detector):
                                        ORDER BY greatest(score, growth_score) DESC, scale) = 1
         """)
         session.register("aw_scored", scored)
-        result.stats["scored_pairs"] = scored.num_rows
-        result.findings = self._findings(ctx, opts, scored)
-        return result
+        min_score, min_ts = opts.get("min_score", 0.75), opts.get("min_ts_score", 0.7)
+        min_growth = opts.get("min_growth_score", 0.8)
+        kept = session.sql(f"""
+            SELECT c.*, s.host, s.ports, s.events, s.bytes_out, s.bytes_in
+            FROM aw_scored c JOIN aw_series s USING (kind, src, dst)
+            WHERE (c.score >= {float(min_score) - 0.15} AND c.ts_score >= {float(min_ts)}) OR
+                  (c.growth_score >= {float(min_growth)} AND coalesce(c.ds_score, 1) >= 0.5)
+        """)
+        session.unregister("aw_scored")
+        session.sql("DROP TABLE IF EXISTS aw_series")
+        return scored.num_rows, kept
 
-    def _findings(self, ctx: DetectContext, opts: Options, scored: pa.Table) -> list[Finding]:
+    def _findings(self, ctx: DetectContext, opts: Options, cands: pa.Table) -> list[Finding]:
+        """Findings from the candidates of every scored part (with the series' host, ports, events, bytes)."""
         min_score = opts.get("min_score", 0.75)
         min_ts = opts.get("min_ts_score", 0.7)
         min_growth = opts.get("min_growth_score", 0.8)
         session = ctx.session
-        cands = session.sql(f"""
-            SELECT * FROM aw_scored WHERE (score >= {float(min_score) - 0.15} AND ts_score >= {float(min_ts)}) OR
-                (growth_score >= {float(min_growth)} AND coalesce(ds_score, 1) >= 0.5)
-        """)
         if not cands.num_rows:
             return []
         session.register("aw_cands", cands)
@@ -257,10 +285,10 @@ class Beacon(Detector):
                 FROM aw_cands c LEFT JOIN aw_ctx x USING (kind, dst)
                 LEFT JOIN aw_ipnames nm ON c.kind = 'ip' AND nm.ip = c.dst
             )
-            SELECT n.*, s.host, s.ports, s.events, s.bytes_out, s.bytes_in,
+            SELECT n.*,
                    EXISTS (SELECT 1 FROM aw_allow a, unnest(n.names) AS u(nm)
                            WHERE u.nm = a.domain OR ends_with(u.nm, '.' || a.domain)) AS allowlisted
-            FROM n JOIN aw_series s USING (kind, src, dst)
+            FROM n
         """)
         findings: list[Finding] = []
         allowlisted = 0

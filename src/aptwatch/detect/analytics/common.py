@@ -258,6 +258,23 @@ class Learning:
     def until(self) -> datetime | None:
         return None if self.start is None else self.start + timedelta(days=self.days)
 
+    def note(self, times: list[datetime], rules: str) -> str | None:
+        """The run-report line for new events (`times`) that fall inside the learning period, or None.
+
+        A short recording (minutes of logs) in a store with no history is entirely inside it: first-seen
+        rules stay silent there, on purpose (everything is "first seen" in a recording with no past), and
+        the analyst is told so rather than left to read silence as "nothing unusual"."""
+        until = self.until
+        if self.start is None or until is None or not times or min(times) >= until:
+            return None
+        newest = max(times)
+        history = max(0.0, (newest - self.start).total_seconds() / 86400)
+        scope = "the new events" if newest < until else f"the new events before {until:%Y-%m-%d %H:%M}Z"
+        return (f"baseline learning since {self.start:%Y-%m-%d %H:%M}Z ({history:.2f} of {self.days:g} days of "
+                f"history): first-seen rules ({rules}) were not applied to {scope}; content rules were. "
+                "To hunt in a lone recording with no history, --set analytics.learn_days=0 reports every "
+                "key of the recording as first seen.")
+
 
 def learning(writer: StoreWriter, analytic: str, new_min_time: datetime | None, days: float) -> tuple[Learning, Any]:
     """The learning period of an analytic: starts at the earliest event it ever folded.

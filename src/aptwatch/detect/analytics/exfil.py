@@ -84,6 +84,14 @@ class SlowExfil(Detector):
         if top is not None:
             ctx.writer.write_state([pairs.watermark_statement(NAME, top)])
         result.stats = {"folded_events": folded.events, "candidates": scored.num_rows}
+        min_days = int(opts.get("min_days", 2))
+        if folded.events:
+            # a short recording (minutes, one day) cannot show a trickle over days: say so rather than be silent
+            n_days = ctx.writer.read_state(
+                "SELECT count(DISTINCT day) FROM pair_days WHERE kind = 'ip'").column(0)[0].as_py() or 0
+            if n_days < min_days:
+                result.notes.append(f"{n_days} UTC day(s) of outbound flows stored; slow exfiltration needs uploads "
+                                    f"on >= {min_days} days (exfil.min_days), so nothing was scored yet.")
         if not scored.num_rows:
             return result
         names = {r["ip"]: list(r["names"] or []) for r in rows(pairs.ip_names(ctx))}

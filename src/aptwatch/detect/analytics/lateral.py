@@ -5,15 +5,20 @@ Rules (each a `rule_id`; thresholds are options, see docs/detections.md):
 Remote execution (host logs):
 - `lateral.remote_exec_session`: a process started inside a logon session that a successful network
   logon (type 3) from another address opened on the same host (process.logon_id = auth.logon_id).
-  The parent names the mechanism: WmiPrvSE (WMI, T1047), wsmprovhost (WinRM / PowerShell remoting,
-  T1021.006), mmc / excel / explorer / dllhost -Embedding (DCOM, T1021.003), services.exe (service,
-  T1569.002 over SMB T1021.002), svchost -k netsvcs/taskeng (scheduled task, T1053.005).
+  The parent names the mechanism: WmiPrvSE (WMI, T1047), wsmprovhost / winrshost (WinRM / PowerShell
+  remoting / WinRS, T1021.006), mmc / excel / explorer / dllhost -Embedding (DCOM, T1021.003), services.exe (service,
+  T1569.002 over SMB T1021.002), svchost -k netsvcs/taskeng (scheduled task, T1053.005). Security
+  4688 without a parent image (before Windows 10) gets it from the creator PID's latest start.
+- `lateral.remote_session`: wsmprovhost / winrshost itself started in such a session: a WinRM /
+  PowerShell-remoting session, low severity (administrators use it), the only host trace when the
+  commands run inside the host process (T1021.006).
 - `lateral.remote_exec_parent`: the same parents spawning a shell / script host / LOLBin without the
   logon link (lower score: local WMI and admin consoles exist).
 - `lateral.service_install`: a service installed (7045 / 4697) whose image runs a shell, lives on
   ADMIN$ / a UNC path / a random-named exe in C:\\Windows, or is a known PsExec-like service, or that
   follows a network logon to the host within `window_minutes` (T1021.002, T1569.002, T1543.003).
-- `lateral.remote_task`: a scheduled task created (4698) by a network logon session (T1053.005).
+- `lateral.remote_task`: a scheduled task created or updated (4698 / 4702) by a network logon session
+  (T1053.005).
 - `lateral.psexec_artifact`: PsExec-like pipes (Sysmon 17/18) or service names (T1569.002).
 - `lateral.admin_share_write`: executables written over ADMIN$ / C$ (5145, Zeek smb_files) (T1021.002,
   T1570).
@@ -42,6 +47,7 @@ First-seen edges (baseline `lateral`):
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -75,6 +81,7 @@ SHELLS = ("cmd.exe", "powershell.exe", "pwsh.exe", "wscript.exe", "cscript.exe",
 REMOTE_PARENTS = {
     "wmiprvse.exe": ("WMI", "T1047"),
     "wsmprovhost.exe": ("WinRM", "T1021.006"),
+    "winrshost.exe": ("WinRM (WinRS)", "T1021.006"),
     "mmc.exe": ("DCOM (MMC20.Application)", "T1021.003"),
     "dllhost.exe": ("DCOM", "T1021.003"),
     "excel.exe": ("DCOM (Excel)", "T1021.003"),
@@ -124,8 +131,9 @@ class Lateral(Detector):
         findings += self._services_tasks(ctx, tables, new, win)
         findings += self._artifacts(ctx, tables, new)
         findings += self._pth(ctx, tables, new, opts)
-        edges_findings, statements, tabs = self._edges(ctx, tables, new, opts, inc.rebuild)
+        edges_findings, statements, tabs, note = self._edges(ctx, tables, new, opts, inc.rebuild)
         findings += edges_findings
+        result.notes += [note] if note else []
         ctx.writer.write_state(statements + inc.mark_statements(), tabs)
         result.findings = [f for f in findings if in_time_range(ctx, f.time)]
         return result
@@ -146,9 +154,25 @@ class Lateral(Detector):
                 "l.table_name AS l_table, l.event_id AS l_event_id" if linked else \
                 "NULL AS l_src, NULL AS l_user, NULL AS l_time, NULL AS l_source, NULL AS l_record, NULL AS l_table, " \
                 "NULL AS l_event_id"
+        # Security 4688 before Windows 10 has no parent image, only the creator's PID (left in `data`): the
+        # parent is then the latest start of that PID on the host in the week before (a PID names one live
+        # process at a time), so WMI / WinRM / service children are recognised from Security logs alone.
         rs = s.sql(f"""
-            WITH p AS (SELECT *, aw_basename(process_path) AS img, aw_basename(parent_path) AS parent
-                       FROM process WHERE {new} AND coalesce(action, 'start') = 'start' AND time IS NOT NULL)
+            WITH p0 AS (SELECT * FROM process WHERE {new} AND coalesce(action, 'start') = 'start' AND time IS NOT NULL),
+            orphans AS (SELECT event_id, host, time,
+                               coalesce(parent_process_id, CASE WHEN event_code = 4688 THEN
+                                   TRY_CAST(json_extract_string(data, '$.ProcessId') AS BIGINT) END) AS ppid
+                        FROM p0 WHERE parent_path IS NULL AND host IS NOT NULL),
+            bounds AS (SELECT min(time) - INTERVAL 7 DAY AS lo, max(time) AS hi FROM orphans WHERE ppid IS NOT NULL),
+            resolved AS (SELECT o.event_id, arg_max(q.process_path, q.time) AS parent_path
+                         FROM orphans o JOIN process q ON q.host = o.host AND q.process_id = o.ppid
+                              AND q.time <= o.time AND q.time >= o.time - INTERVAL 7 DAY, bounds b
+                         WHERE o.ppid IS NOT NULL AND q.time BETWEEN b.lo AND b.hi AND q.process_path IS NOT NULL
+                           AND coalesce(q.action, 'start') = 'start'
+                         GROUP BY o.event_id),
+            p AS (SELECT p0.*, aw_basename(process_path) AS img,
+                         aw_basename(coalesce(p0.parent_path, r.parent_path)) AS parent
+                  FROM p0 LEFT JOIN resolved r USING (event_id))
             SELECT p.host, p.time, p.img, p.parent, p.command_line, p.parent_command_line, p.user, p.logon_id,
                    p.source, p.record, p.table_name, p.event_id, {lcols}
             FROM p {join}
@@ -159,13 +183,18 @@ class Lateral(Detector):
                    AND (p.parent NOT IN ('mmc.exe', 'excel.exe', 'dllhost.exe') OR p.img IN ({shells})))
                OR (p.parent = 'svchost.exe' AND p.img IN ({shells})
                    AND {('l.src_ip IS NOT NULL' if linked else 'false')})
+               OR (p.img IN ('wsmprovhost.exe', 'winrshost.exe') AND {('l.src_ip IS NOT NULL' if linked else 'false')})
             QUALIFY row_number() OVER (PARTITION BY p.event_id ORDER BY l_time DESC NULLS LAST) = 1
         """)
         out: list[Finding] = []
         for r in rows(rs):
+            if r["img"] in ("wsmprovhost.exe", "winrshost.exe"):
+                out.append(_winrm_session(r))
+                continue
             mech, tech = REMOTE_PARENTS.get(r["parent"], ("scheduled task / service", "T1053.005"))
             remote = r["l_src"] is not None
-            if not remote and r["img"] not in SHELLS and r["parent"] not in ("wsmprovhost.exe", "wmiprvse.exe"):
+            if not remote and r["img"] not in SHELLS and r["parent"] not in ("wsmprovhost.exe", "winrshost.exe",
+                                                                               "wmiprvse.exe"):
                 continue
             ev = [_ev(r)] + ([_ev(r, "l_")] if remote else [])
             rule = "lateral.remote_exec_session" if remote else "lateral.remote_exec_parent"
@@ -207,7 +236,8 @@ class Lateral(Detector):
                       AND coalesce(l.src_ip, '-') NOT IN {LOCAL_SRC})""" if linked else "NULL"
         rs = s.sql(f"""
             WITH p AS (SELECT * FROM persistence WHERE {new} AND time IS NOT NULL
-                       AND (event_code IN (7045, 4697, 4698) OR action IN ('service_installed', 'task_created')))
+                       AND (event_code IN (7045, 4697, 4698, 4702)
+                            OR action IN ('service_installed', 'task_created', 'task_updated')))
             SELECT p.host, p.time, p.event_code, p.action, p.name, p.image_path, p.account, p.subject_user,
                    p.source, p.record, p.table_name, p.event_id,
                    regexp_matches(lower(coalesce(p.image_path, '')),
@@ -219,18 +249,21 @@ class Lateral(Detector):
         """)
         out: list[Finding] = []
         for r in rows(rs):
-            is_task = r["event_code"] == 4698 or r["action"] == "task_created"
+            is_task = r["event_code"] in (4698, 4702) or r["action"] in ("task_created", "task_updated")
             linked_logon = r["session_logon"] if is_task else (r["prior_logon"] or r["session_logon"])
             if is_task:
                 if not linked_logon:
                     continue
                 rule, tech = "lateral.remote_task", ["T1053.005", "T1021"]
-                title = (f"Scheduled task '{r['name']}' created on {r['host']} from a network logon "
+                verb = "updated" if r["event_code"] == 4702 or r["action"] == "task_updated" else "created"
+                title = (f"Scheduled task '{r['name']}' {verb} on {r['host']} from a network logon "
                          f"({linked_logon['src']})")
                 score = 0.8
             else:
                 if not (r["odd_image"] or r["psexec_name"] or linked_logon):
                     continue
+                if not (r["odd_image"] or r["psexec_name"]) and _per_user_service(r["name"], r["image_path"]):
+                    continue  # Windows 10 creates these at every logon: a logon before them proves nothing
                 rule, tech = "lateral.service_install", ["T1021.002", "T1569.002", "T1543.003"]
                 why = [w for w, ok in (("shell / UNC / ADMIN$ / random-named image", r["odd_image"]),
                                        ("PsExec-like service name", r["psexec_name"]),
@@ -399,7 +432,7 @@ class Lateral(Detector):
 
     # -- first-seen edges -----------------------------------------------------------------
     def _edges(self, ctx: DetectContext, tables: set[str], new: str, opts: Options,
-               rebuild: bool) -> tuple[list[Finding], list[tuple[str, Any]], dict[str, pa.Table]]:
+               rebuild: bool) -> tuple[list[Finding], list[tuple[str, Any]], dict[str, pa.Table], str | None]:
         s = ctx.session
         parts = []
         if "network" in tables:
@@ -428,7 +461,7 @@ class Lateral(Detector):
                   AND host IS NOT NULL""")
         stmts: list[tuple[str, Any]] = reset_statements(NAME) if rebuild else []
         if not parts:
-            return [], stmts, {}
+            return [], stmts, {}, None
         new_edges = s.sql(f"""
             SELECT key, any_value(src) AS src, any_value(dst) AS dst, any_value(user) AS user, min(time) AS first_seen,
                    max(time) AS last_seen, count(*) AS count,
@@ -437,11 +470,12 @@ class Lateral(Detector):
             FROM ({' UNION ALL '.join(parts)}) WHERE key IS NOT NULL AND time IS NOT NULL GROUP BY key
         """)
         if not new_edges.num_rows:
-            return [], stmts, {}
+            return [], stmts, {}, None
         lo = min(t for t in new_edges.column("first_seen").to_pylist() if t is not None)
         learn, stmt = learning(ctx.writer, NAME, lo, float(opts.get("learn_days", 7)))
         if stmt:
             stmts.append(stmt)
+        note = learn.note([t for t in new_edges.column("first_seen").to_pylist() if t is not None], "lateral.new_edge")
         old = load_baselines(ctx.writer, NAME) if not rebuild else load_baselines(ctx.writer, "__none__")
         s.register("aw_old_edges", old)
         s.register("aw_new_edges", new_edges)
@@ -493,7 +527,33 @@ class Lateral(Detector):
                              f"known source(s)." if learn.start else "First seen."),
                 extra={"edge": r["key"], "source_new_edges_that_day": r["src_new_edges"]},
             ))
-        return out, stmts, {"aw_lateral_merged": merged}
+        return out, stmts, {"aw_lateral_merged": merged}, note
+
+
+def _winrm_session(r: dict[str, Any]) -> Finding:
+    """`lateral.remote_session`: the WinRM / PowerShell-remoting host process itself started in a network
+    logon session from another address. Low severity on its own (administrators use remoting); it names
+    the source and account when the commands run inside the host process and start no child."""
+    return Finding.build(
+        detector=NAME, rule_id="lateral.remote_session", severity=Severity.LOW, time=r["time"],
+        title=f"WinRM / PowerShell remoting session on {r['host']} from {r['l_src']} ({r['l_user']})",
+        tactics=["TA0008"], techniques=["T1021.006"],
+        entities={"host": r["host"], "user": [r["user"], r["l_user"]], "src_ip": r["l_src"], "process": r["img"]},
+        evidence=[_ev(r), _ev(r, "l_")], key=[r["event_id"] or f"{r['source']}:{r['record']}"], score=0.45,
+        description=(f"{r['img']} started in the logon session of a network logon of {r['l_user']} from "
+                     f"{r['l_src']}."),
+        extra={"mechanism": "WinRM", "logon_id": r["logon_id"], "network_logon": True},
+    )
+
+
+#: a per-user service instance: "<template>_<LUID in hex>" (Windows 10+ creates one per template at each
+#: user logon), running a binary of System32
+_PER_USER_NAME = re.compile(r"_[0-9a-f]{4,8}$")
+_SYSTEM32 = re.compile(r'^"?(?:[a-z]:|%systemroot%)\\windows\\system32\\|^"?%systemroot%\\system32\\')
+
+
+def _per_user_service(name: str | None, image: str | None) -> bool:
+    return bool(name and image and _PER_USER_NAME.search(name.lower()) and _SYSTEM32.match(image.lower()))
 
 
 def _ipish(v: str | None) -> bool:

@@ -94,6 +94,7 @@ class Lineage(Detector):
         times = [t for t in merged.column("ev_time").to_pylist() if t is not None]
         learn, start_stmt = learning(ctx.writer, NAME, min(times) if times else None,
                                      float(opts.get("learn_days", 7)))
+        result.notes += filter(None, [learn.note(times, "lineage.rare_pair, lineage.rare_egress")])
         statements: list[tuple[str, Any]] = reset_statements(NAME) if inc.rebuild else []
         if start_stmt:
             statements.append(start_stmt)

@@ -107,6 +107,7 @@ class Persistence(Detector):
         merged, upsert, tabs = fold_rarity(s, ctx.writer, NAME, " UNION ALL ".join(obs), rebuild=inc.rebuild)
         times = [t for t in merged.column("ev_time").to_pylist() if t is not None]
         learn, stmt = learning(ctx.writer, NAME, min(times) if times else None, float(opts.get("learn_days", 7)))
+        result.notes += filter(None, [learn.note(times, "persistence.first_seen")])
         statements: list[tuple[str, Any]] = reset_statements(NAME) if inc.rebuild else []
         if stmt:
             statements.append(stmt)

@@ -114,6 +114,8 @@ class Privilege(Detector):
             merged, upsert, tabs = fold_rarity(s, ctx.writer, NAME, " UNION ALL ".join(obs), rebuild=inc.rebuild)
             times = [t for t in merged.column("ev_time").to_pylist() if t is not None]
             learn, stmt = learning(ctx.writer, NAME, min(times) if times else None, float(opts.get("learn_days", 7)))
+            result.notes += filter(None, [learn.note(
+                times, "privilege.new_special_privileges; the first-time parts of group_add and lsass_access")])
             if stmt:
                 statements.append(stmt)
             statements.append(upsert)
