@@ -2,6 +2,7 @@
 
     python bench/eval_simulated.py [--profiles apt29,apt28,apt41,lazarus] [--seeds 1,2,3]
                                    [--hosts 50] [--days 30] [--workdir DIR] [--json FILE]
+    python bench/eval_simulated.py --merge A.json B.json   # one table from runs split over processes
 
 For each profile and seed, in a fresh process: simulate (one planted campaign), ingest into a
 new store, run every registered detector with its packaged rules, correlate (when a correlation
@@ -84,7 +85,16 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--merge", nargs="*", default=None,
+                    help="print the table of earlier --json files (runs split over processes) and exit")
     args = ap.parse_args()
+    if args.merge is not None:
+        merged: list[dict[str, Any]] = []
+        for path in args.merge:
+            with open(path, encoding="utf-8") as f:
+                merged.extend(json.load(f))
+        print(report(merged, args.hosts, args.days))
+        return
     work = args.workdir or tempfile.mkdtemp(prefix="aptwatch-evalbench-")
     results: list[dict[str, Any]] = []
     try:
@@ -101,6 +111,9 @@ def main() -> None:
                 for cid, v in ev["campaign_verdicts"].items():
                     print(f"  {cid}: {'true' if v['true'] else 'false'}; weight share {v['weight_share']:.2f}, "
                           f"host share {v['host_share']:.2f}; {'; '.join(v['why'])}", flush=True)
+                if args.json:  # after every run, so an interrupted bench keeps what it measured
+                    with open(args.json, "w", encoding="utf-8") as f:
+                        json.dump(results, f, indent=2)
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

@@ -217,6 +217,7 @@ def campaign_lines(r: DemoResult, limit: int = 5) -> list[str]:
     compromise = parse_time(p.get("stages", {}).get("initial_compromise", {}).get("first")) if p else None
     detected = sorted((c for c in r.campaigns if c.detected_at is not None),
                       key=lambda c: (not (ev.campaign_verdicts.get(c.id) or {}).get("true"), c.detected_at))
+    by_id = {f.id: f"{f.detector}:{f.rule_id}" if f.detector == "sigma" else f.rule_id for f in r.findings}
     out: list[str] = []
     for c in detected[:limit]:
         v = ev.campaign_verdicts.get(c.id) or {}
@@ -232,6 +233,9 @@ def campaign_lines(r: DemoResult, limit: int = 5) -> list[str]:
             line += f"; detected {_days((at - first).total_seconds())} after the first planted event"
             if compromise is not None:
                 line += f", {_days((at - compromise).total_seconds())} after the initial compromise"
+        rules = Counter(by_id[f] for f in c.findings if f in by_id)
+        line += (f"\n    {len(c.findings)} findings: " +
+                 ", ".join(f"{k} x{n}" for k, n in rules.most_common(4)) + (" ..." if len(rules) > 4 else ""))
         out.append(line)
     if len(detected) > limit:
         out.append(f"  ... {len(detected) - limit} more detected campaign(s): aptwatch campaigns --store ...")

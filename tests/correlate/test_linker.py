@@ -163,3 +163,13 @@ def test_a_finding_on_many_hosts_meets_coincidences_on_all_of_them() -> None:
     assert c["x"] != c["update"]
     c = campaigns([item("x", 0, ["ws03"]), item("one", 25 * 60, ["ws03"])])
     assert c["x"] == c["one"]
+
+
+def test_an_internal_address_links_within_the_edge_window_an_external_one_across_the_horizon() -> None:
+    srv = LinkKey("addr", "10.20.1.24", GLOBAL)  # the management server both sessions reached
+    c = campaigns([item("a", 0, ["ws01"], [srv]), item("week", 7 * D, ["ws02"], [srv]),
+                   item("hour", 2 * H, ["ws03"], [srv])])
+    assert c["a"] == c["hour"] and c["week"] != c["a"]
+    c2 = LinkKey("ip", "203.0.113.9", GLOBAL)
+    c = campaigns([item("a", 0, ["ws01"], [c2]), item("week", 7 * D, ["ws02"], [c2])])
+    assert c["a"] == c["week"]

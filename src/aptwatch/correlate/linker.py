@@ -18,7 +18,7 @@ Link kinds and weights (docs/campaigns.md has the reasoning):
   inside a two-week span as easily as into a two-week gap (`excess`).
 - `entity`: a shared `global` key (external IP, domain, URL, hash), or a `cross_host` key (user,
   program, file, ...) the campaign saw on *another* host, within the horizon:
-  rarity `min(1, 2 / hosts carrying it)`.
+  rarity `min(1, 2 / hosts carrying it)`; an internal address (`addr`) only within the edge window.
 - `credential_use`: a user the campaign saw on another host, after the campaign showed credential
   access: `min(1, 2 * rarity)`.
 - `process` / `session`: the same process (or parent / child), the same logon session:
