@@ -230,9 +230,12 @@ def test_shared_internal_peer_links_and_address_host_keys_resolve(tmp_path: Path
     host_side = finding("susp_download", minutes(0), ["TA0011"], "medium", host="ws07", dst_ip="10.66.0.9")
     # a network sensor's finding, 19 hours later, whose host key is the workstation's address
     wire_side = finding("zeek_beacon", hours(19), ["TA0011"], "medium", host="10.9.9.7", dst_ip="10.66.0.9")
-    elsewhere = finding("smb_exec", days(3), ["TA0008"], "high", host="srv03", src_ip="10.66.0.9")
+    elsewhere = finding("smb_exec", hours(30), ["TA0008"], "high", host="srv03", src_ip="10.66.0.9")
+    # an internal address is infrastructure, not an artifact: it links within the edge window (24 h),
+    # not a week later
+    later = finding("smb_exec2", days(9), ["TA0008"], "high", host="srv04", src_ip="10.66.0.9")
     with st.writer("t") as w:
-        w.write_findings([host_side, wire_side, elsewhere], "r")
+        w.write_findings([host_side, wire_side, elsewhere, later], "r")
     correlate(st)
     with st.state.connect() as con:
         rows = {r[0]: r[1:] for r in con.execute("SELECT finding_id, campaign_id, host, link FROM campaign_members"
@@ -240,3 +243,4 @@ def test_shared_internal_peer_links_and_address_host_keys_resolve(tmp_path: Path
     assert rows[wire_side.id][1] == "ws07"  # the address resolved to the host that uses it
     assert rows[host_side.id][0] == rows[wire_side.id][0] == rows[elsewhere.id][0]
     assert rows[wire_side.id][2] == "entity"  # the unmonitored peer 10.66.0.9 both talk to
+    assert rows[later.id][0] != rows[host_side.id][0]

@@ -129,3 +129,47 @@ def test_grouped_findings_are_spans() -> None:
                    item("inside", 3 * H + 30 * 60, ["web2"]), item("span2", 3 * H, ["web2"], time_last=4 * H)])
     assert c["group"] == c["next"]  # 20 min from the span's end, not 75 from its start
     assert c["inside"] == c["span2"]  # a finding inside another's span is 0 s away
+
+
+def test_a_long_span_is_a_window_for_coincidence_not_a_zero_gap() -> None:
+    # a two-week beacon series on ws01: a finding in its middle is not "0 s away" from it
+    c = campaigns([item("beacon", 0, ["ws01"], time_last=14 * D), item("mid", 7 * D, ["ws01"]),
+                   item("burst", 7 * D + 60, ["ws01"])])
+    assert c["mid"] != c["beacon"] and c["mid"] == c["burst"]
+    # the same series still joins what shares its C2 address, whenever it happens
+    c2 = LinkKey("ip", "203.0.113.9", GLOBAL)
+    c = campaigns([item("beacon", 0, ["ws01"], [c2], time_last=14 * D), item("egress", 7 * D, ["ws01"], [c2])])
+    assert c["beacon"] == c["egress"]
+
+
+def test_shared_entities_count_once_at_the_rarest() -> None:
+    # an administrator's PsExec on two servers days apart: user, source address, tool and service name,
+    # each seen on seven hosts (rarity 2/7), do not add up to a join; one rare artifact does
+    common = [LinkKey("user", "adm-x", CROSS_HOST), LinkKey("addr", "10.0.0.20", GLOBAL),
+              LinkKey("file", "psexesvc.exe", CROSS_HOST), LinkKey("service", "psexesvc", CROSS_HOST)]
+    c = campaigns([item("a", 0, ["srv1"], common, rarity=2 / 7), item("b", 2 * D, ["srv2"], common, rarity=2 / 7)])
+    assert c["a"] != c["b"]
+    rare = LinkKey("hash", "ab" * 32, GLOBAL)
+    c = campaigns([item("a", 0, ["srv1"], [*common, rare], rarity=2 / 7),
+                   Item("b", 2 * D, ["srv2"], [*common, rare], {**{k: 2 / 7 for k in common}, rare: 1.0})])
+    assert c["a"] == c["b"]
+
+
+def test_a_finding_on_many_hosts_meets_coincidences_on_all_of_them() -> None:
+    # a software update installing a service on ten workstations at once, 25 min after an unrelated
+    # finding on one of them: one host's proximity would join, ten hosts' combined rate does not
+    fleet = [f"ws{i:02d}" for i in range(10)]
+    c = campaigns([item("x", 0, ["ws03"]), item("update", 25 * 60, fleet)])
+    assert c["x"] != c["update"]
+    c = campaigns([item("x", 0, ["ws03"]), item("one", 25 * 60, ["ws03"])])
+    assert c["x"] == c["one"]
+
+
+def test_an_internal_address_links_within_the_edge_window_an_external_one_across_the_horizon() -> None:
+    srv = LinkKey("addr", "10.20.1.24", GLOBAL)  # the management server both sessions reached
+    c = campaigns([item("a", 0, ["ws01"], [srv]), item("week", 7 * D, ["ws02"], [srv]),
+                   item("hour", 2 * H, ["ws03"], [srv])])
+    assert c["a"] == c["hour"] and c["week"] != c["a"]
+    c2 = LinkKey("ip", "203.0.113.9", GLOBAL)
+    c = campaigns([item("a", 0, ["ws01"], [c2]), item("week", 7 * D, ["ws02"], [c2])])
+    assert c["a"] == c["week"]

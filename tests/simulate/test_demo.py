@@ -29,6 +29,9 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert "demo: simulate + ingest" in r.stderr and "demo: detect" in r.stderr  # progress on stderr
     ingested = int(out.split("aptwatch: ingested ")[1].split(" events")[0].replace(",", ""))
     assert ingested > 1000
+    # the campaign summary always states the verdicts under the strict rule
+    assert "campaigns detected:" in out and "under the strict rule" in out
+    assert "planted campaign detected" in out or "planted campaign NOT detected" in out
     if len(DETECTORS) == 0:
         assert "no detector registered" in out
     else:

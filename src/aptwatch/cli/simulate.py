@@ -190,7 +190,7 @@ def demo(
 
 
 def _print_summary(r: DemoResult) -> None:
-    from aptwatch.demo import best_campaign as best
+    from aptwatch.demo import campaign_lines
     from aptwatch.demo import planted_rows as rows_of
 
     ev = r.evaluation
@@ -208,16 +208,10 @@ def _print_summary(r: DemoResult) -> None:
     stages = ev.stages_detected.get(p.get("id", ""), [])
     w(f"  stages with a finding on planted events: {len(stages)}/{len(ev.planted_stages.get(p.get('id', ''), []))}"
       f" ({', '.join(stages) or 'none'})\n")
-    camp = best(r.campaigns, ev)
-    if camp is None:
+    if not r.campaigns:
         w(f"  campaigns: none ({r.correlation})\n")
-    else:
-        dwell = camp.dwell_seconds
-        w(f"  campaign {camp.id}: stages {' > '.join(camp.stages)}; hosts {', '.join(camp.hosts)}; "
-          f"first seen {camp.first_seen:%Y-%m-%d %H:%M}; "
-          f"{'detected ' + format(camp.detected_at, '%Y-%m-%d %H:%M') if camp.detected_at else 'not detected'}; "
-          f"dwell {'-' if dwell is None else f'{dwell / 86400:.1f} days'}\n")
-        w(f"  campaigns detected: {ev.detected_campaigns} ({ev.true_campaigns} true, {ev.false_campaigns} false)\n")
+    for line in campaign_lines(r):
+        w(line + "\n")
     total = sum(r.seconds.values())
     w(f"\nreport: {r.report}\ntime: " + ", ".join(f"{k} {v:.1f}s" for k, v in r.seconds.items()) +
       f"; total {total:.1f}s\n")

@@ -282,7 +282,10 @@ def _chunk(store: Store, session: Session, ctx: _Context, chunk: pa.Table, supp:
             routine, rule_hosts, rule_hours = rule_info.get(r.id, (False, 0, 0))
             weights[r.id] = evidence_weight(r.severity, rule_hosts, s)
             keys = list(r.keys.keys) + [LinkKey("addr", a, GLOBAL) for a in named.get(r.id, [])]
-            rar = {k: rarity(k.kind, k.value) for k in keys if k.scope in (GLOBAL, CROSS_HOST)}
+            # an internal address two findings name is infrastructure both touched: it weighs as an
+            # edge does (edge_weight x rarity), never like a shared external indicator
+            rar = {k: rarity(k.kind, k.value) * (s.edge_weight if k.kind == "addr" else 1.0)
+                   for k in keys if k.scope in (GLOBAL, CROSS_HOST)}
             host = r.hosts[0] if r.hosts else None
             hub = min(1.0, HUB_PEERS / max(1, prevalence.get(("peers", host), 1))) if host else 1.0
             edges = []
@@ -305,8 +308,8 @@ def _chunk(store: Store, session: Session, ctx: _Context, chunk: pa.Table, supp:
         t = report.lap("neighbourhood", t)
         hood = Neighbourhood(
             [EntityRow(*e) for e in raw.entities],
-            [HostRow(h, c, t, f, w, e, rl) for kind, h, c, t, f, w, e, rl in raw.hosts if kind == "host"],
-            [HostRow(h, c, t, f, w, e, rl) for kind, h, c, t, f, w, e, rl in raw.hosts if kind == "touch"],
+            [HostRow(h, c, t, f, w, e, rl, st) for kind, h, c, t, f, w, e, rl, st in raw.hosts if kind == "host"],
+            [HostRow(h, c, t, f, w, e, rl, st) for kind, h, c, t, f, w, e, rl, st in raw.hosts if kind == "touch"],
             {c: CampaignInfo(a, f, cr) for c, (a, f, cr) in raw.campaigns.items()}, raw.host_stats, raw.estate)
         result = Linker(s, hood).run(items)
         t = report.lap("link", t)

@@ -16,7 +16,8 @@ A finding's `entities` (host, user, src_ip, dst_ip, domain, process, hash, ...) 
     `session`: host + logon id): the same process tree or logon session.
 
 Well-known service identities (SYSTEM, LOCAL SERVICE, root, DWM-1, ...), machine accounts
-(`NAME$`) and system logon sessions never become keys: they appear everywhere and would glue
+(`NAME$`), the operating system's own processes (services.exe, svchost.exe, ...: `SYSTEM_PARENTS`)
+and system logon sessions never become keys: they appear everywhere and would glue
 unrelated findings (see `settings.WELL_KNOWN_USERS`).
 """
 
@@ -196,7 +197,10 @@ def finding_keys(entities: Mapping[str, Iterable[str]], extra: Mapping[str, Iter
                 if lid not in SYSTEM_LOGON_IDS and out.hosts:
                     add("session", f"{out.hosts[0]}:{lid}", INSTANCE)
             elif kind == "process":
-                add("process", value.lower(), CROSS_HOST)
+                # services.exe, svchost.exe, lsass.exe ... run on every machine: naming one identifies
+                # nobody (a rare *pair* with it is the finding's content, not a shared artifact)
+                if image_name(value) not in SYSTEM_PARENTS:
+                    add("process", value.lower(), CROSS_HOST)
             elif kind == "file":
                 add("file", value.lower(), CROSS_HOST)
             else:

@@ -3,7 +3,8 @@
 A pure function of (the chunk's findings, the neighbourhood of earlier state that touches them);
 no I/O. Findings are taken in event-time order. For each one, every link to an existing campaign
 is weighed (see `Link` kinds below); the links to one campaign combine as a noisy-OR
-`p = 1 - prod(1 - w)`; the finding joins every campaign with `p >= join_threshold`, merging them.
+`p = 1 - prod(1 - w)` in which all shared-entity links count as one, at the weight of the rarest
+(`combine`); the finding joins every campaign with `p >= join_threshold`, merging them.
 A finding that joins none starts a campaign of its own (its *seed*), unless its rule is routine on
 its host: routine findings only join through shared artifacts, never start campaigns.
 
@@ -12,10 +13,12 @@ Link kinds and weights (docs/campaigns.md has the reasoning):
 - `host_time`: same host, gap g: `exp(-k * rate * g)`, where rate is how often the host shows unusual
   activity (hours with non-routine findings per hour watched, smoothed towards the estate average),
   k chosen so that the weight reaches the join threshold exactly when the chance of unrelated activity
-  in the gap is `host_coincidence` (settings.py).
+  in the gap is `host_coincidence` (settings.py). A finding that spans more than an hour (a beacon
+  series, a week of uploads) widens the gap by its span beyond that hour: unrelated activity falls
+  inside a two-week span as easily as into a two-week gap (`excess`).
 - `entity`: a shared `global` key (external IP, domain, URL, hash), or a `cross_host` key (user,
   program, file, ...) the campaign saw on *another* host, within the horizon:
-  rarity `min(1, 2 / hosts carrying it)`.
+  rarity `min(1, 2 / hosts carrying it)`; an internal address (`addr`) only within the edge window.
 - `credential_use`: a user the campaign saw on another host, after the campaign showed credential
   access: `min(1, 2 * rarity)`.
 - `process` / `session`: the same process (or parent / child), the same logon session:
@@ -108,6 +111,8 @@ class HostRow:
     weight: float = 1.0
     end: float | None = None
     rule: str = ""
+    #: the member's first event time (a span's start; `time` may be its end)
+    start: float | None = None
 
 
 @dataclass(frozen=True)
@@ -179,10 +184,15 @@ class _TimeIndex:
         self.keep = keep
         #: when each key was last pruned (pruning scans the key's campaigns: once per quarter `keep`)
         self.pruned: dict[str, float] = {}
+        #: finding -> (first, last) event time of the member (a span is indexed at both ends)
+        self.spans: dict[str, tuple[float, float]] = {}
 
-    def add(self, key: str, campaign: str, t: float, finding: str, weight: float = 1.0, end: float | None = None
-            ) -> None:
-        """A member at t (spanning to `end` when it groups events over a range)."""
+    def add(self, key: str, campaign: str, t: float, finding: str, weight: float = 1.0, end: float | None = None,
+            start: float | None = None) -> None:
+        """A member at t (spanning from `start` to `end` when it groups events over a range)."""
+        lo, hi = min(t, start if start is not None else t), max(t, end if end is not None else t)
+        old = self.spans.get(finding)
+        self.spans[finding] = (lo, hi) if old is None else (min(lo, old[0]), max(hi, old[1]))
         per = self.by_key.setdefault(key, {})
         times, payload = per.setdefault(campaign, ([], []))
         i = bisect.bisect_right(times, t)
@@ -218,6 +228,11 @@ class _TimeIndex:
             if best is not None:
                 finding, weight, _ = payload[best[1]]
                 yield campaign, best[0], finding, weight
+
+    def span(self, finding: str) -> float:
+        """How long the member's events last beyond the hour the host's rate counts them as (see `excess`)."""
+        lo, hi = self.spans.get(finding, (0.0, 0.0))
+        return excess(hi - lo)
 
     def merge(self, absorbed: str, survivor: str) -> None:
         for key in self.keys_of.pop(absorbed, set()):
@@ -307,9 +322,9 @@ class Linker:
                 self.cred[cid] = info.credential_time
         for r in hood.hosts:
             self._known(r.campaign)
-            self.hosts.add(r.host, r.campaign, r.time, r.finding, end=r.end)
+            self.hosts.add(r.host, r.campaign, r.time, r.finding, end=r.end, start=r.start)
             if r.rule:
-                self.recur.add(f"{r.host}\x1f{r.rule}", r.campaign, r.time, r.finding, end=r.end)
+                self.recur.add(f"{r.host}\x1f{r.rule}", r.campaign, r.time, r.finding, end=r.end, start=r.start)
         for r in hood.touches:
             self._known(r.campaign)
             self.touches.add(r.host, r.campaign, r.time, r.finding, r.weight, end=r.end)
@@ -361,12 +376,19 @@ class Linker:
                 per[k] = LinkEvidence(ev.link, ev.via, ev.entity, ev.weight, root)
 
         own = set(it.hosts)
+        own_span = excess(it.end - it.time)
         if not it.routine:
+            # a finding on n hosts meets unrelated activity on any of them: their rates add up
+            rates = {h: self.rate(h, it.time) for h in it.hosts}
+            total_rate = sum(rates.values())
             for h in it.hosts:
-                rate = self.rate(h, it.time)
+                rate = total_rate
                 # beyond this gap the weight is below min_link_weight
                 window = min(self.host_window, math.log(1.0 / self.s.min_link_weight) / (self.k * rate))
                 for cid, gap, fid, _ in self.hosts.nearest(h, it.time, window, window, it.end):
+                    # a span is a window for coincidence as wide as itself: unrelated activity falls
+                    # inside a two-week beacon series as easily as into a two-week gap
+                    gap += self.hosts.span(fid) + own_span
                     w = self.proximity(gap, rate)
                     offer(cid, LinkEvidence("host_time", fid, f"host:{h} ({_gap(gap)} apart; unusual activity "
                                                               f"there about once every {_gap(1.0 / rate)})", w, cid))
@@ -377,13 +399,16 @@ class Linker:
                     rwindow = min(self.host_window, math.log(1.0 / self.s.min_link_weight) / (self.k * rrate))
                     for cid, gap, fid, _ in self.recur.nearest(f"{h}\x1f{it.rule}", it.time, rwindow, rwindow,
                                                                it.end):
+                        gap += self.recur.span(fid) + own_span
                         w = self.proximity(gap, rrate)
                         offer(cid, LinkEvidence("recurrence", fid, f"rule:{it.rule} on host:{h} again "
                                                 f"({_gap(gap)} apart; it fires there about once every "
                                                 f"{_gap(1.0 / rrate)})", w, cid))
-                # an earlier member named this host (it connected here / logged on here)
+                # an earlier member named this host (it connected here / logged on here); a finding on
+                # n hosts meets such a touch on any of them n times as easily
                 for cid, gap, fid, w in self.touches.nearest(h, it.time, self.edge_window, self.host_window, it.end):
-                    offer(cid, LinkEvidence("edge", fid, f"host:{h} (named {_gap(gap)} apart)", w, cid))
+                    offer(cid, LinkEvidence("edge", fid, f"host:{h} (named {_gap(gap)} apart)", w / len(rates),
+                                            cid))
             for e in it.edges:
                 if e.host in own:
                     continue
@@ -398,8 +423,11 @@ class Linker:
             base = it.rarity.get(key, 0.0) if key.scope != INSTANCE else self.s.instance_weight
             if base <= 0.0:
                 continue
+            # an internal address is the estate's infrastructure, not an attacker's artifact: it links
+            # within the edge window, as edges do; external indicators link across the horizon
+            reach = self.edge_window if key.kind == "addr" else self.horizon
             for cid, ent in list(entries.items()):
-                if it.time - ent.last > self.horizon or ent.first - it.time > self.horizon:
+                if it.time - ent.last > reach or ent.first - it.time > reach:
                     continue
                 if key.scope == CROSS_HOST and not (ent.hosts - own):
                     continue  # a user or program on its own host is context, not a link
@@ -473,7 +501,7 @@ class Linker:
             links = self._links(it)
             joined: list[tuple[str, float, list[LinkEvidence]]] = []
             for cid, evs in links.items():
-                p = 1.0 - math.prod(1.0 - e.weight for e in evs)
+                p = combine(evs)
                 if p >= self.s.join_threshold:
                     joined.append((cid, p, evs))
             if not joined:
@@ -512,9 +540,9 @@ class Linker:
         ends = (it.time, it.end) if it.end > it.time else (it.time,)
         for t in ends:  # a span is indexed by both ends
             for h in it.hosts:
-                self.hosts.add(h, root, t, it.id, end=it.end)
+                self.hosts.add(h, root, t, it.id, end=it.end, start=it.time)
                 if it.rule:
-                    self.recur.add(f"{h}\x1f{it.rule}", root, t, it.id, end=it.end)
+                    self.recur.add(f"{h}\x1f{it.rule}", root, t, it.id, end=it.end, start=it.time)
             for e in it.edges:
                 if e.host not in it.hosts:
                     self.touches.add(e.host, root, t, it.id, e.weight, end=it.end)
@@ -522,6 +550,29 @@ class Linker:
             self.entities.add((key.kind, key.value), root, host, it.time, it.end, it.id)
         if it.credential_access:
             self.cred[root] = min(it.time, self.cred.get(root, it.time))
+
+
+def excess(span: float) -> float:
+    """The part of a finding's span that widens proximity gaps: what lies beyond one hour. A host's
+    rate counts unusual *hours*, so activity within an hour (an hour of grouped alerts) is one unit
+    of it already; a two-week beacon series covers 335 hours more than it was counted as."""
+    return max(0.0, span - 3600.0)
+
+
+def combine(evs: Iterable[LinkEvidence]) -> float:
+    """Join probability of a finding's links to one campaign: a noisy-OR over independent links, where
+    the shared entities count as one link at the weight of the rarest. The user, source address, tool
+    and service name of one action describe the same actor doing the same thing (an administrator's
+    routine carries all four every time): they are not independent evidence, so four common ones must
+    not add up to a rare one."""
+    rest = 1.0
+    shared = 0.0
+    for e in evs:
+        if e.link == "entity":
+            shared = max(shared, e.weight)
+        else:
+            rest *= 1.0 - e.weight
+    return 1.0 - rest * (1.0 - shared)
 
 
 def _gap(seconds: float) -> str:

@@ -365,6 +365,8 @@ def admin_psexec(host: Host, admin: User, target: Host) -> Activity:
             return
         remote_cmd = rng.choice(("ipconfig /flushdns", "gpupdate /force", "net stop spooler", "shutdown /r /t 600",
                                  "wuauclt /detectnow", "sc query wuauserv"))
+        # the console runs as the admin account (runas): a new logon, so a TGT for that account first
+        tgt(w, rng, t - 1.0, host, admin)
         cmd = winlog.spawn(w.sink, st, t, s.explorer, "cmd.exe", "\"C:\\Windows\\system32\\cmd.exe\" ",
                            user=admin.account, integrity="High")
         px = winlog.spawn(w.sink, st, t + 4, cmd, "C:\\Tools\\Sysinternals\\PsExec.exe",
@@ -418,6 +420,7 @@ def admin_winrm(host: Host, admin: User, target: Host) -> Activity:
                             "Get-HotFix | Sort-Object InstalledOn -Descending | Select-Object -First 5",
                             "Get-PSDrive -PSProvider FileSystem", "Restart-Service -Name Spooler -Force"))
         ps_path = catalog.binary("powershell.exe").path
+        tgt(w, rng, t - 1.0, host, admin)  # runas the admin account: its own logon and TGT
         ps = winlog.spawn(w.sink, st, t, s.explorer, ps_path, f"\"{ps_path}\" ", user=admin.account,
                           integrity="High")
         text = f"Invoke-Command -ComputerName {target.name} -ScriptBlock {{ {block} }}"
@@ -453,6 +456,7 @@ def admin_ad_change(host: Host, admin: User) -> Activity:
     def run(w: World, rng: Rng, t: float) -> None:
         dc = w.org.dc_for(host)
         dst = w.st(dc)
+        tgt(w, rng, t - 1.0, host, admin)  # ADUC started as the admin account (runas)
         lid = network_logon(w, rng, t, host, dc, admin, spn=f"ldap/{dc.fqdn.lower()}", privileged=True)
         w.net.conn(w.sink, t, rng, host.ip, dc.ip, 389, service="ldap", duration=rng.uniform(5, 200),
                    ob=rng.randint(4000, 40_000), rb=rng.randint(20_000, 900_000), host=host.key)

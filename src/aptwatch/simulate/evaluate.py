@@ -4,8 +4,20 @@
    stored events, in the engine, so it works whichever position a parser stores as `record`.
 2. A finding is *true* when one of its evidence events is a planted malicious event; it then
    belongs to that event's campaign and stage.
-3. A detected campaign (`detected_at` set) is *true* when most of its true findings belong to
-   one planted campaign and it has at least one; otherwise it is a false campaign.
+3. A detected campaign (`detected_at` set) is matched to the planted campaign most of its true
+   findings belong to, and is *true* only when all of these hold (the strict rule; anything else,
+   including a blob of benign findings that swallowed a few planted ones, is a *false* campaign):
+
+   - **timing**: it was detected at or after the planted campaign's first malicious event (a
+     campaign that crossed the threshold before the intrusion began was detected on benign life);
+   - **findings**: more than half of its findings' weight is on findings with evidence in the
+     planted campaign (weight: the finding's evidence weight in the campaign score, from
+     `campaign_members.weight` when the store has it, else its severity weight; a weightless
+     finding counts 0.1);
+   - **hosts**: more than half of its hosts carry planted events of that campaign.
+
+   Each detected campaign gets a verdict (`campaign_verdicts`) with these numbers and, when false,
+   the reasons; `contaminated` counts false campaigns that nevertheless hold planted findings.
 
 Metrics (bench/eval_simulated.py, `aptwatch demo`): campaign precision and recall, false
 campaigns per 1,000 host-days, time to detect after the first malicious event, the planted
@@ -18,8 +30,9 @@ wrote; detection claims stand on the real datasets.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +41,7 @@ import pyarrow as pa
 
 from aptwatch.model.campaign import Campaign
 from aptwatch.model.finding import Finding, parse_time
+from aptwatch.model.hosts import host_key
 from aptwatch.model.killchain import STAGE_INDEX
 from aptwatch.store.base import Session
 
@@ -112,6 +126,10 @@ class Evaluation:
     campaign_match: dict[str, str | None] = field(default_factory=dict)
     #: campaign -> stage -> titles of the findings on its planted events (most frequent first)
     stage_titles: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    #: detected campaign -> {true, planted, weight_share, host_share, why} (the strict rule)
+    campaign_verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: false campaigns that nevertheless hold findings on planted events
+    contaminated: int = 0
 
     @property
     def campaign_precision(self) -> float | None:
@@ -139,18 +157,58 @@ class Evaluation:
             "false_campaigns": self.false_campaigns, "campaign_precision": self.campaign_precision,
             "campaign_recall": self.campaign_recall, "false_campaigns_per_1000_host_days":
                 self.false_per_1000_host_days, "time_to_detect_seconds": self.time_to_detect,
-            "campaign_match": self.campaign_match,
+            "campaign_match": self.campaign_match, "campaign_verdicts": self.campaign_verdicts,
+            "contaminated_campaigns": self.contaminated,
         }
 
 
-def evaluate(truth: Truth, labels: pa.Table, findings: list[Finding], campaigns: list[Campaign]) -> Evaluation:
-    """Score findings and campaigns against the ground truth (see module doc)."""
+#: finding weight by severity when the store has no correlation weights (correlate/settings.py values)
+SEVERITY_WEIGHT = {"informational": 0.1, "low": 0.25, "medium": 0.5, "high": 0.75, "critical": 1.0}
+#: the share of weight and of hosts a detected campaign must exceed to be true
+MAJORITY = 0.5
+
+
+def member_weights(session: Session) -> dict[str, float]:
+    """Each correlated finding's evidence weight (`campaign_members.weight`); empty without correlation."""
+    try:
+        rows = session.sql("SELECT finding_id, weight FROM campaign_members WHERE weight IS NOT NULL").to_pylist()
+    except Exception:  # no correlation state in this store: severity weights are used instead
+        return {}
+    return {r["finding_id"]: float(r["weight"]) for r in rows}
+
+
+def _weight(f: Finding, weights: Mapping[str, float]) -> float:
+    w = weights.get(f.id)
+    if w is None:
+        w = SEVERITY_WEIGHT.get(f.severity.value, 0.1)
+    return max(w, 0.1)
+
+
+def evaluate(truth: Truth, labels: pa.Table, findings: list[Finding], campaigns: list[Campaign],
+             weights: Mapping[str, float] | None = None) -> Evaluation:
+    """Score findings and campaigns against the ground truth (see module doc for the strict rule).
+    `weights`: finding id -> evidence weight (`member_weights`); severity weights when absent."""
+    weights = weights or {}
     by_event: dict[str, tuple[str, str]] = {}
     for r in labels.select(["event_id", "campaign", "stage"]).to_pylist():
         by_event[r["event_id"]] = (r["campaign"], r["stage"])
     planted = [c["id"] for c in truth.campaigns]
     planted_stages = {c["id"]: sorted(c.get("stages", {}), key=lambda s: STAGE_INDEX.get(s, 99))
                       for c in truth.campaigns}
+    planted_hosts: dict[str, set[str]] = defaultdict(set)
+    first_event: dict[str, datetime] = {}
+    for r in truth.events.select(["campaign", "host", "time"]).to_pylist():
+        h = host_key(r["host"])
+        if h:
+            planted_hosts[r["campaign"]].add(h)
+        t = r["time"]
+        if t is not None and (r["campaign"] not in first_event or t < first_event[r["campaign"]]):
+            first_event[r["campaign"]] = t
+    for pc in truth.campaigns:
+        planted_hosts[pc["id"]].update(k for k in (host_key(h) for h in pc.get("hosts", [])) if k)
+        fa = truth.first_activity(pc["id"])
+        if fa is not None:
+            first_event[pc["id"]] = min(fa, first_event.get(pc["id"], fa))
     true_of: dict[str, Counter[str]] = {}
     stage_hits: dict[str, set[str]] = defaultdict(set)
     finding_stage: dict[str, Counter[str]] = defaultdict(Counter)
@@ -163,19 +221,52 @@ def evaluate(truth: Truth, labels: pa.Table, findings: list[Finding], campaigns:
                 stage_hits[c].add(st)
                 finding_stage[c][st] += 1
                 titles[c][st][f.title] += 1
+    by_id = {f.id: f for f in findings}
     detected = [c for c in campaigns if c.detected_at is not None]
-    true_campaigns, false_campaigns = 0, 0
+    true_campaigns, false_campaigns, contaminated = 0, 0, 0
     recalled: dict[str, datetime] = {}
     match: dict[str, str | None] = {}
+    verdicts: dict[str, dict[str, Any]] = {}
     for camp in detected:
         votes: Counter[str] = Counter()
         for fid in camp.findings:
             votes.update(true_of.get(fid, Counter()))
-        if votes:
-            owner, _ = votes.most_common(1)[0]
+        if not votes:
+            false_campaigns += 1
+            match[camp.id] = None
+            verdicts[camp.id] = {"true": False, "planted": None, "weight_share": 0.0, "host_share": 0.0,
+                                 "why": ["no finding on a planted event"]}
+            continue
+        contaminated += 1
+        owner, _ = votes.most_common(1)[0]
+        total = on_planted = 0.0
+        for fid in camp.findings:
+            member = by_id.get(fid)
+            if member is None:
+                continue
+            w = _weight(member, weights)
+            total += w
+            if owner in true_of.get(fid, ()):
+                on_planted += w
+        w_share = on_planted / total if total else 0.0
+        hosts = {k for k in (host_key(h) for h in camp.hosts) if k}
+        h_share = len(hosts & planted_hosts[owner]) / len(hosts) if hosts else 0.0
+        first = first_event.get(owner)
+        at = camp.detected_at
+        why = []
+        if first is not None and at is not None and at < first:
+            why.append(f"detected {(first - at).total_seconds() / 86400:.1f} days before the first planted event")
+        if w_share <= MAJORITY:
+            why.append(f"{100 * w_share:.0f}% of its finding weight is on planted events")
+        if h_share <= MAJORITY:
+            why.append(f"{len(hosts & planted_hosts[owner])} of its {len(hosts)} hosts carry planted events")
+        ok = not why
+        verdicts[camp.id] = {"true": ok, "planted": owner, "weight_share": round(w_share, 4),
+                             "host_share": round(h_share, 4), "why": why}
+        if ok and at is not None:
+            contaminated -= 1
             true_campaigns += 1
             match[camp.id] = owner
-            at = camp.detected_at or datetime.max.replace(tzinfo=UTC)
             if owner not in recalled or at < recalled[owner]:
                 recalled[owner] = at
         else:
@@ -190,4 +281,5 @@ def evaluate(truth: Truth, labels: pa.Table, findings: list[Finding], campaigns:
         {c: sorted(s, key=lambda x: STAGE_INDEX.get(x, 99)) for c, s in stage_hits.items()},
         len(detected), true_campaigns, false_campaigns, sorted(recalled), ttd, float(truth.hosts * truth.days),
         dict(finding_stage), match,
-        {c: {st: [t for t, _ in n.most_common()] for st, n in by.items()} for c, by in titles.items()})
+        {c: {st: [t for t, _ in n.most_common()] for st, n in by.items()} for c, by in titles.items()},
+        verdicts, contaminated)

@@ -187,8 +187,9 @@ def known_hosts(con: duckdb.DuckDBPyConnection) -> int:
 class RawNeighbourhood:
     #: (kind, value, campaign, host, first, last, finding)
     entities: list[tuple[str, str, str, str, float, float, str]]
-    #: (kind 'host'|'touch', host, campaign, time, finding, weight, finding's last event time, rule)
-    hosts: list[tuple[str, str, str, float, str, float, float, str]]
+    #: (kind 'host'|'touch', host, campaign, time, finding, weight, finding's last event time, rule,
+    #: finding's first event time)
+    hosts: list[tuple[str, str, str, float, str, float, float, str, float]]
     #: campaign -> (seed time, seed finding, first credential-access time)
     campaigns: dict[str, tuple[float, str, float | None]]
     #: host -> [first seen, last seen, findings, active hours, start of the last active hour]
@@ -219,7 +220,7 @@ def neighbourhood(con: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str]
     """, [lo - horizon, hi + horizon]).fetchall()
     near = con.execute("""
         SELECT ei.kind, ei.value, m.campaign_id, ei.time, ei.finding_id, coalesce(ei.weight, 1.0), m.time_last,
-               m.detector || ':' || m.rule_id
+               m.detector || ':' || m.rule_id, m.time
         FROM corr_entity_index ei
         JOIN want_hosts h ON h.host = ei.value
         JOIN campaign_members m ON m.finding_id = ei.finding_id
@@ -254,8 +255,8 @@ def neighbourhood(con: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str]
             campaigns[cid] = (anchor[0], anchor[1], _epoch(cred))
     return RawNeighbourhood(
         [(r[0], r[1], r[2], r[3], _epoch(r[4]) or 0.0, _epoch(r[5]) or 0.0, r[6]) for r in ent],
-        [(r[0], r[1], r[2], _epoch(r[3]) or 0.0, r[4], float(r[5]), _epoch(r[6]) or _epoch(r[3]) or 0.0, r[7])
-         for r in near],
+        [(r[0], r[1], r[2], _epoch(r[3]) or 0.0, r[4], float(r[5]), _epoch(r[6]) or _epoch(r[3]) or 0.0, r[7],
+          _epoch(r[8]) or _epoch(r[3]) or 0.0) for r in near],
         campaigns, host_stats, (float(est[0]), float(est[1])))
 
 

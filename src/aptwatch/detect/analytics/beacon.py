@@ -28,8 +28,9 @@ docs/detections.md for the numbers measured on labelled data):
    increments. The growth score is 1 - MAD / median of the log-ratios (median >= ln 1.1, >= 60%
    positive) or of the increments, over >= 5 intervals. A separate rule (`beacon.growing`)
    reports series whose growth score and data-size score pass their thresholds.
-4. Modifiers: prevalence (the destination is contacted by >= max(3, 25%) of the internal
-   sources in the window: -0.15; by one source of >= 10: +0.05); first seen (the destination's
+4. Modifiers: prevalence (the destination is contacted by >= max(10, 50%) of the internal
+   sources in the window, fleet-wide: -0.30; by >= max(3, 25%): -0.15; by one source of >= 10:
+   +0.05); first seen (the destination's
    first day in the retained history is within `first_seen_days` while the history is at least
    twice as long: +0.10).
 5. Allowlist: destinations (or addresses that DNS answers / SNI / Host named) under a domain
@@ -318,7 +319,12 @@ def _modifiers(r: dict[str, Any], first_seen_days: int) -> tuple[float, list[str
     why: list[str] = []
     total = int(r.get("total_srcs") or 0)
     dsrcs = int(r.get("dst_srcs") or 0)
-    if dsrcs >= max(3, 0.25 * total) and total > 0:
+    if dsrcs >= max(10, 0.5 * total) and total > 0:
+        # most of the fleet calling one destination on a schedule is a management agent (an APT
+        # implants a handful of hosts); a perfect beacon then needs first-seen to be reported
+        mod -= 0.30
+        why.append(f"fleet-wide destination ({dsrcs} of {total} internal sources): -0.30")
+    elif dsrcs >= max(3, 0.25 * total) and total > 0:
         mod -= 0.15
         why.append(f"prevalent destination ({dsrcs} of {total} internal sources): -0.15")
     elif dsrcs == 1 and total >= 10:

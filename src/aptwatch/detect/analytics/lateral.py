@@ -180,7 +180,11 @@ class Lateral(Detector):
                                                              'wsmprovhost.exe', 'dllhost.exe', 'svchost.exe')
                    AND (p.parent <> 'services.exe' OR {('l.src_ip IS NOT NULL' if linked else 'false')}
                         OR p.img IN ({shells}))
-                   AND (p.parent NOT IN ('mmc.exe', 'excel.exe', 'dllhost.exe') OR p.img IN ({shells})))
+                   AND (p.parent NOT IN ('mmc.exe', 'excel.exe', 'dllhost.exe') OR p.img IN ({shells}))
+                   -- the Windows Installer service itself (msiserver: `msiexec.exe /V`), started for every
+                   -- MSI install or update, local or pushed
+                   AND NOT (p.parent = 'services.exe' AND p.img = 'msiexec.exe'
+                            AND rtrim(lower(coalesce(p.command_line, ''))) LIKE '%msiexec.exe /v'))
                OR (p.parent = 'svchost.exe' AND p.img IN ({shells})
                    AND {('l.src_ip IS NOT NULL' if linked else 'false')})
                OR (p.img IN ('wsmprovhost.exe', 'winrshost.exe') AND {('l.src_ip IS NOT NULL' if linked else 'false')})
