@@ -34,6 +34,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from aptwatch.model.hosts import host_key
 from aptwatch.model.records import IngestWarning, RowBuffer, TableBatch
@@ -62,6 +64,7 @@ _BSD_FAST = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) 
 _ISO = re.compile(r"(?:<(\d{1,3})>)?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?"
                   r" +(.*)")
 _5424 = re.compile(r"<(\d{1,3})>(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+) ?(.*)")
+_BARE_AUDIT = frozenset({"type=", "node="})
 _TAG = re.compile(r"([^\s\[\]:]{1,64})(?:\[([^\]\s]{0,32})\])?:(?: |$)")
 
 
@@ -152,6 +155,8 @@ class HeaderParser:
 
     def parse(self, text: str) -> SyslogLine:
         """Parse one line; a line with no recognisable header is returned as a bare message."""
+        if text[:5] in _BARE_AUDIT:  # raw audit.log: no header form starts so (lower-case, no digit)
+            return SyslogLine(text)
         line = self._parse(text)
         name = line.hostname
         if name is not None:
@@ -325,6 +330,10 @@ def _structured_data(rest: str) -> tuple[dict[str, str], str]:
 class MessageHandler(ABC):
     """One kind of message inside syslog framing (audit record, Sysmon XML, auth text, ...)."""
 
+    #: substrings every message this handler accepts contains (None: no such hint); lines holding
+    #: none of the handlers' markers skip the `accepts` tests (checked for a whole chunk at once)
+    markers: tuple[str, ...] | None = None
+
     @abstractmethod
     def accepts(self, line: SyslogLine) -> bool:
         """Cheap content test: does this handler read this message?"""
@@ -332,6 +341,11 @@ class MessageHandler(ABC):
     @abstractmethod
     def handle(self, line: SyslogLine, record: int, raw: str) -> Iterable[Item]:
         """Rows (possibly none yet, for multi-line events) and warnings for one line."""
+
+    def handle_bare(self, text: str, record: int) -> Iterable[Item] | None:
+        """For a line starting `type=` or `node=` (no syslog header can): the items, when this
+        handler accepts it, else None. Called only on the first handler, which takes precedence."""
+        return None
 
     def finish(self) -> Iterable[Item]:
         """Rows still pending at the end of the file."""
@@ -345,12 +359,13 @@ class GenericHandler(MessageHandler):
         return True
 
     def handle(self, line: SyslogLine, record: int, raw: str) -> Iterable[Item]:
-        yield generic_row(line, record, raw)
+        row = generic_row(line, record, raw)
         if line.bad_time:
-            yield IngestWarning("bad_time", f"unreadable timestamp {line.bad_time!r}", record)
-        elif not line.header:
-            yield IngestWarning("no_header", "no syslog header; stored with no time: " + IngestWarning.excerpt(raw),
-                                record)
+            return [row, IngestWarning("bad_time", f"unreadable timestamp {line.bad_time!r}", record)]
+        if not line.header:
+            return [row, IngestWarning("no_header", "no syslog header; stored with no time: "
+                                       + IngestWarning.excerpt(raw), record)]
+        return [row]
 
 
 def generic_row(line: SyslogLine, record: int, raw: str, data: dict[str, Any] | None = None) -> Row:
@@ -379,19 +394,49 @@ def read_lines(ctx: ReadContext, handlers: Sequence[MessageHandler],
     headers = HeaderParser.for_context(ctx)
     last = fallback or GenericHandler()
     buf = RowBuffer(ctx.settings.batch_rows)
+    add = buf.add
+    bare = handlers[0].handle_bare if handlers else None
     with ctx.open() as stream:
         for chunk in iter_line_chunks(stream):
             yield from chunk.warnings
             first = chunk.first_line
+            maybe = _may_accept(chunk.lines, handlers)
+            parse = headers.parse
             for i, text in enumerate(chunk.lines.to_pylist()):
                 if not text or text.isspace():
                     continue
-                line = headers.parse(text)
-                handler = next((h for h in handlers if h.accepts(line)), last)
-                yield from collect(handler.handle(line, first + i, text), buf)
+                items = bare(text, first + i) if bare is not None and text[:5] in _BARE_AUDIT else None
+                if items is None:
+                    line = parse(text)
+                    handler = next((h for h in handlers if h.accepts(line)), last) if maybe[i] else last
+                    items = handler.handle(line, first + i, text)
+                for item in items:
+                    if item.__class__ is tuple:
+                        batch = add(item[0], item[1])
+                        if batch is not None:
+                            yield batch
+                    else:
+                        yield item  # type: ignore[misc]
     for h in (*handlers, last):
         yield from collect(h.finish(), buf)
     yield from buf.flush()
+
+
+def _may_accept(lines: pa.Array, handlers: Sequence[MessageHandler]) -> Sequence[bool]:
+    """Per line: could any handler accept it (does the line hold all markers of one of them)?"""
+    if any(h.markers is None for h in handlers):
+        return [True] * len(lines)
+    mask: pa.Array | None = None
+    for h in handlers:
+        hit: pa.Array | None = None
+        for m in h.markers or ():
+            found = pc.match_substring(lines, m)
+            hit = found if hit is None else pc.and_(hit, found)
+        if hit is not None:
+            mask = hit if mask is None else pc.or_(mask, hit)
+    if mask is None:
+        return [False] * len(lines)
+    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
 
 
 def collect(items: Iterable[Item], buf: RowBuffer) -> Iterator[TableBatch | IngestWarning]:
