@@ -4,9 +4,11 @@ line + regex loop over the same file, in the same run.
     python bench/ingest_linux.py [--lines 1000000] [--workdir DIR]
 
 Inputs are built from real records, replicated with shifted times and serials so every event is
-distinct: the OTRF atomic Linux audit.log records (sh_arp_cache, sh_binary_padding_dd), the
-OTRF Log4Shell Sysmon for Linux events (re-framed as syslog lines), and an auth.log made of the
-line shapes of tests/sources/test_authlog.py. The real files themselves are ingested too (they
+distinct (audit SYSCALL records also get shifted pid / ppid / ses: no two SYSCALL bodies are alike, as
+in a real log, while the other records of a command repeat, as they do when commands run again): the
+OTRF atomic Linux audit.log records (sh_arp_cache, sh_binary_padding_dd), the OTRF Log4Shell Sysmon
+for Linux events (re-framed as syslog lines), and an auth.log made of the line shapes of
+tests/sources/test_authlog.py. The real files themselves are ingested too (they
 are tiny: their rate is dominated by fixed costs).
 
 Baseline: read the file line by line in Python and run the syslog / audit header regex on each
@@ -31,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import SHARED, Measure, measure, report, warm
 
 _AUDIT = re.compile(r"(?:node=(\S+) )?type=(\S+) (?:msg=)?audit\((\d+)\.(\d+):(\d+)\): ?")
+_PID = re.compile(r" (pid|ppid|ses)=(\d+)")
 _SYSLOG = re.compile(r"([A-Za-z]{3}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\S+) ([^\s\[:]+)(?:\[(\d+)\])?: (.*)")
 
 
@@ -56,7 +59,10 @@ def gen_audit(path: str, n_lines: int) -> int:
                 m = _AUDIT.search(ln)
                 assert m is not None
                 sec, serial = int(m.group(3)) + shift, int(m.group(5)) + copy * 1000
-                out.write(ln[: m.start(3)] + f"{sec}.{m.group(4)}:{serial}" + ln[m.end(5):] + "\n")
+                body = ln[m.end(5):]
+                if m.group(2) == "SYSCALL":  # a new process each time, as in a real log: no two bodies alike
+                    body = _PID.sub(lambda p, c=copy: f" {p.group(1)}={int(p.group(2)) + c}", body)
+                out.write(ln[: m.start(3)] + f"{sec}.{m.group(4)}:{serial}" + body + "\n")
                 written += 1
             copy += 1
     return written

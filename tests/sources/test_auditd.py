@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -254,3 +255,21 @@ def test_fuzz_every_line_lands_in_exactly_one_row(tmp_path: Path, lines: list[st
     nonblank = [ln for ln in p.read_bytes().decode().split("\n") if ln.strip()]
     stored = [ln for t in rows.values() for r in t for ln in str(r["raw"]).split("\n")]
     assert sorted(stored) == sorted(nonblank)
+
+
+def test_repeated_bodies_parse_alike_with_the_cache() -> None:
+    """A body seen before is not parsed again, yet each record gets its own fields and its warnings."""
+    cache: dict[tuple[str, str], Any] = {}
+    line = 'type=PATH msg=audit(1700000000.100:{n}): item=0 name="/usr/bin/curl" inode=1 nametype=NORMAL'
+    bad = "type=CWD msg=audit(1700000000.100:{n}): cwd=/not/hex"
+    first, w1 = parse_record(line.format(n=1), 1, cache=cache)
+    assert first is not None and not w1
+    first.fields["name"] = "changed"
+    second, w2 = parse_record(line.format(n=2), 2, cache=cache)
+    assert second is not None and not w2 and second.serial == "2"
+    assert second.fields == parse_record(line.format(n=2), 2)[0].fields
+    assert second.fields["name"] == "/usr/bin/curl" and len(cache) == 1
+    for n in (3, 4):  # a body that warns is parsed (and warns) every time
+        rec, warnings = parse_record(bad.format(n=n), n, cache=cache)
+        assert rec is not None and [w.reason for w in warnings] == ["bad_hex"] and warnings[0].position == n
+    assert len(cache) == 1

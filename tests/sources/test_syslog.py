@@ -74,3 +74,4 @@ def test_rfc5424_structured_data_never_raises(sd: str, prefix: str) -> None:
     ln = HeaderParser().parse(f"<34>1 2024-01-01T00:00:00Z host app 1 ID {prefix}{sd}")
     assert ln.header and ln.program == "app" and ln.time == datetime(2024, 1, 1, tzinfo=UTC)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in ln.extra.items())
+

@@ -366,18 +366,20 @@ class AuthHandler(MessageHandler):
 
     @staticmethod
     def _row(line: SyslogLine, record: int, raw: str, table: str, cols: dict[str, Any], data: dict[str, Any],
-             ) -> Iterator[Item]:
+             ) -> list[Item]:
         d = dict(data)
-        if table != "auth" and line.pid is not None:
-            d["pid"] = line.pid
-        d.update(line.header_data())
+        pid = line.pid
+        if table != "auth" and pid is not None:
+            d["pid"] = pid
+        if line.facility is not None or line.extra:
+            d.update(line.header_data())
         row = base_row(line, record, raw, d)
-        if table == "auth" and to_int(line.pid) is not None:
-            row["process_id"] = to_int(line.pid)
+        if table == "auth" and pid is not None and (process_id := to_int(pid)) is not None:
+            row["process_id"] = process_id
         row.update(cols)
-        yield table, row
         if line.bad_time:
-            yield IngestWarning("bad_time", f"unreadable timestamp {line.bad_time!r}", record)
+            return [(table, row), IngestWarning("bad_time", f"unreadable timestamp {line.bad_time!r}", record)]
+        return [(table, row)]
 
 
 class AuthLog(Source):

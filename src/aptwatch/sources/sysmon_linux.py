@@ -126,6 +126,8 @@ class LinuxSysmonBuilder(WinBatchBuilder):
 class SysmonHandler(MessageHandler):
     """Sysmon `<Event>` XML in a syslog line (or bare); rows built by the shared Windows builder."""
 
+    markers = ("<Event",)
+
     def __init__(self, settings: IngestSettings | None = None) -> None:
         s = settings or IngestSettings()
         self.builder = LinuxSysmonBuilder(s.local_timezone, s.batch_rows)
