@@ -54,3 +54,13 @@ def table_rows(store: Store, sql: str) -> list[dict[str, Any]]:
     with store.session(with_state=True) as s:
         result: pa.Table = s.sql(sql)
     return result.to_pylist()
+
+
+def needs_source(name: str) -> None:
+    """Skip (with the reason) when a source another helper builds is not registered in this checkout yet."""
+    import pytest
+
+    from aptwatch.sources import SOURCES
+
+    if name not in SOURCES.names():
+        pytest.skip(f"needs the {name} source (not merged into this checkout yet)")

@@ -20,7 +20,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
@@ -252,8 +252,6 @@ def ingest(
     command: str = "ingest",
 ) -> IngestReport:
     """Ingest files and folders into the store. Idempotent; safe to kill at any moment."""
-    if settings is None:  # the store's configured internal ranges (address context), else the defaults
-        settings = IngestSettings(internal_networks=configured_networks(store).cidrs)
     progress = progress or Progress()
     t0 = time.monotonic()
     refs = list(discover(paths))  # raises InputError for missing paths before anything is written
@@ -261,6 +259,9 @@ def ingest(
     ingest_id = new_ingest_id()
     report = IngestReport(ingest_id)
     with store.writer(command, wait=wait) as w:
+        # Internal ranges always come from the store's configuration (`--internal-net`, `save_networks`), so
+        # parsers (host keys of network records) and address context agree on what is internal.
+        settings = replace(settings or IngestSettings(), internal_networks=configured_networks(store).cidrs)
         w.begin_ingest(ingest_id, command)
         cands, problems = _classify(refs, named)
         todo: list[Candidate] = []

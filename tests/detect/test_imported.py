@@ -20,7 +20,7 @@ from aptwatch.detect.runner import run_detectors
 from aptwatch.ingest import ingest
 from aptwatch.model.finding import Severity
 from aptwatch.store import Store
-from tests.tablerows import put_rows, table_rows
+from tests.tablerows import needs_source, put_rows, table_rows
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 ALL = DetectSettings(min_severity=Severity.INFORMATIONAL)
@@ -148,6 +148,19 @@ def test_ids_are_stable_and_runs_are_incremental(store_dir: Path, tmp_path: Path
     assert detect(store, opts)["groups"] == 1
 
 
+def test_since_until_recompute_the_range_and_do_not_mark_progress(store_dir: Path) -> None:
+    store = Store.open(store_dir, create=True)
+    ingest(store, [DATA / "wazuh_alerts.json"])
+    ranged = DetectSettings(min_severity=Severity.INFORMATIONAL, since=datetime(2024, 3, 1, 11, 10, tzinfo=UTC),
+                            until=datetime(2024, 3, 1, 11, 20, tzinfo=UTC))
+    stats = detect(store, ranged)
+    # the range widens to whole buckets (11:00-12:00): the four alerts of that hour
+    assert stats["groups"] == 4 and stats["ingests"] == []
+    assert {f["rule_id"] for f in findings(store)} == {"wazuh:60122", "suricata:2009358", "wazuh:503",
+                                                       "wazuh:60106"}
+    assert detect(store)["groups"] == 8  # the ranged run absorbed nothing: a plain run does everything
+
+
 # ----------------------------------------------------------------------------------------------
 # Other sensors, in the table shapes their parsers write
 # ----------------------------------------------------------------------------------------------
@@ -199,13 +212,37 @@ def test_suricata_eve_zeek_notice_and_defender_rows(store_dir: Path) -> None:
     # no metadata: GPL category, inbound
     assert f["suricata:2100498"]["tactics"] == ["TA0002"] and f["suricata:2100498"]["severity"] == "medium"
     decoder = f["suricata:2221000"]
-    assert (decoder["tactics"], decoder["severity"], decoder["extra"]["attack_basis"]) == ([], "low", "none")
+    assert (decoder["tactics"], decoder["severity"], decoder["extra"]["attack_basis"]) == \
+        ([], "low", "unmapped:suricata_engine")
     zeek = f["zeek:Scan::Port_Scan"]
     assert (zeek["tactics"], zeek["techniques"], zeek["severity"]) == (["TA0007"], ["T1046"], "low")
     assert zeek["extra"]["message"].startswith("10.1.1.9 scanned")
     d = f["defender:da1234"]
     assert (d["tactics"], d["severity"], d["stage"]) == (["TA0008"], "high", "lateral_movement")
     assert d["entities"]["process"] == "C:\\Windows\\System32\\services.exe" and d["entities"]["user"] == "CORP\\alice"
+
+
+@pytest.mark.shared
+def test_defender_antivirus_evtx(shared: type, store_dir: Path) -> None:
+    """Real Defender events (1116 detected + 1117 action taken, Atomic Red Team payloads): one finding per
+    threat and hour, severity from Defender's own threat severity."""
+    store = Store.open(store_dir, create=True)
+    ingest(store, [shared("evtx-attack-samples", "AutomatedTestingTools",
+                          "WinDefender_Events_1117_1116_AtomicRedTeam.evtx")])
+    detect(store)
+    rows = findings(store)
+    (n,) = table_rows(store, "SELECT count(*) AS n, count(DISTINCT signature_id) AS threats FROM ids_alert")
+    assert n["n"] == 11 and len(rows) == n["threats"] == 5
+    # detected (1116, twice for Jsprat) + action taken (1117): same threat, same hour -> one finding
+    assert sorted(r["extra"]["count"] for r in rows) == [2, 2, 2, 2, 3]
+    by_title = {r["title"]: r for r in rows}
+    powersploit = by_title["Trojan:PowerShell/Powersploit.M"]
+    assert powersploit["severity"] == "critical"  # Defender "Severe"
+    assert powersploit["rule_id"] == "microsoft defender antivirus:2147725349"
+    assert powersploit["entities"]["host"] == "msedgewin10" and powersploit["entities"]["user"] == "MSEDGEWIN10\\IEUser"
+    assert "Get-Keystrokes.ps1" in powersploit["entities"]["file"]
+    assert by_title["HackTool:JS/Jsprat"]["severity"] == "high"
+    assert all(not r["tactics"] for r in rows)  # a malware family name says no tactic: none is guessed
 
 
 # ----------------------------------------------------------------------------------------------
@@ -279,5 +316,81 @@ def test_blanking_ground_truth_changes_no_finding(shared: type, tmp_path: Path,
             g["evidence"] = [{**e, "event_id": e["event_id"].split("-", 1)[1]} for e in f["evidence"]]
             out.append(g)
         return out
+
+    assert comparable(as_is) == comparable(blank)
+
+
+# ----------------------------------------------------------------------------------------------
+# Real data through the network parsers (Suricata EVE, Zeek)
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.shared
+def test_suricata_eve_alert_samples(shared: type, store_dir: Path) -> None:
+    """ET Open alerts Suricata raised over public pcaps (CCDC, FIRST 2015, honeypot): ET categories and
+    classifications read with direction; policy/info categories and engine events stay unmapped."""
+    needs_source("suricata_eve")
+    root = shared("suricata-alert-samples", "samples")
+    store = Store.open(store_dir, create=True)
+    ingest(store, sorted(root.glob("*/alerts-only.json")))
+    (n,) = table_rows(store, "SELECT count(*) AS n FROM ids_alert WHERE sensor = 'suricata'")
+    assert n["n"] == 207 + 161 + 136 + 44
+    detect(store)
+    rows = findings(store)
+    assert sum(r["extra"]["count"] for r in rows) == n["n"]
+    by_basis: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_basis.setdefault(r["extra"]["attack_basis"], []).append(r)
+    for r in by_basis["et_category:SCAN"]:
+        expected = ["TA0007"] if r["extra"]["direction"] == "internal" else ["TA0043"]
+        assert r["tactics"] == expected, r
+    assert {tuple(r["tactics"]) for r in by_basis["et_category:WEB_SERVER"]} <= {("TA0001",), ("TA0008",)}
+    assert all(not r["tactics"] for b, rs in by_basis.items() if b.startswith("unmapped") for r in rs)
+    assert any(b == "unmapped:et_category:POLICY" for b in by_basis)
+    trojans = by_basis["et_category:TROJAN"] + by_basis.get("et_category:MALWARE", [])
+    assert trojans and all(r["tactics"] == ["TA0011"] for r in trojans)
+    # the host of an alert is a host key, never an outside address
+    from aptwatch.context.networks import InternalNetworks, parse_ip
+
+    nets = InternalNetworks()
+    for r in rows:
+        hosts = r["entities"].get("host", [])
+        for h in [hosts] if isinstance(hosts, str) else hosts:
+            assert parse_ip(h) is None or nets.contains(h), r
+
+
+@pytest.mark.shared
+def test_blanking_zeek_notice_labels_changes_no_finding(shared: type, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stratosphere's labelled Zeek notice.log (columns `label`, `detailedlabel`): blanking them changes nothing."""
+    needs_source("zeek_tsv")
+    text = shared("stratosphere-zeek", "008-zeek-mixed", "data", "notice.log.labeled").read_text()
+    lines = text.split("\n")
+    fields = next(ln for ln in lines if ln.startswith("#fields")).split("\t")[1:]
+    cols = [fields.index("label"), fields.index("detailedlabel")]
+    blanked = []
+    for ln in lines:
+        if ln and not ln.startswith("#"):
+            parts = ln.split("\t")
+            for c in cols:
+                parts[c] = "-"
+            ln = "\t".join(parts)
+        blanked.append(ln)
+    assert blanked != lines
+    results = []
+    for name, content in (("as_is", text), ("blanked", "\n".join(blanked))):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "notice.log").write_text(content)
+        monkeypatch.chdir(d)
+        store = Store.open(d / "store", create=True)
+        ingest(store, ["notice.log"])
+        detect(store)
+        (labels,) = table_rows(store, "SELECT count(DISTINCT data->>'detailedlabel') AS n FROM ids_alert")
+        results.append((findings(store), labels["n"]))
+    (as_is, n_as_is), (blank, n_blank) = results
+    assert n_as_is > 1 and n_blank <= 1 and len(as_is) > 5
+
+    def comparable(fs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**f, "evidence": [{**e, "event_id": e["event_id"].split("-", 1)[1]} for e in f["evidence"]]}
+                for f in fs]
 
     assert comparable(as_is) == comparable(blank)

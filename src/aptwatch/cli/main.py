@@ -15,10 +15,13 @@ from typing import Any, TypeVar
 import typer
 
 from aptwatch import __version__
+from aptwatch.cli import correlate as correlate_cmds
 from aptwatch.cli import detect as detect_cmds
 from aptwatch.cli import ingest as ingest_cmds
 from aptwatch.cli import query as query_cmds
 from aptwatch.cli import results as results_cmds
+from aptwatch.cli import rules as rules_cmds
+from aptwatch.cli import simulate as simulate_cmds
 from aptwatch.errors import AptwatchError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,6 +64,16 @@ command("campaigns", results_cmds.campaigns)
 command("query", query_cmds.query)
 command("status", query_cmds.status)
 command("formats", query_cmds.formats)
+command("correlate", correlate_cmds.correlate)
+command("replay", correlate_cmds.replay)
+command("suppress", correlate_cmds.suppress)
+command("suppressions", correlate_cmds.suppressions)
+command("unsuppress", correlate_cmds.unsuppress)
+
+command("simulate", simulate_cmds.simulate)
+command("demo", simulate_cmds.demo)
+
+rules_cmds.register(app, guarded)
 
 
 def _version(value: bool) -> None:

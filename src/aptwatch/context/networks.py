@@ -101,28 +101,6 @@ class InternalNetworks:
             return False
         return any(addr.version == n.version and addr in n for n in self._nets)
 
-    def sql_prefilter(self, expr: str) -> str:
-        """A cheap SQL predicate over a VARCHAR address expression that keeps every internal address
-        (and maybe some others): exact for IPv4 (integer ranges, `::ffff:` prefix allowed), by first
-        hextet for IPv6. Used to shrink DNS answers before the exact check in Python."""
-        v4 = [n for n in self._nets if n.version == 4]
-        v6 = [n for n in self._nets if n.version == 6]
-        a = f"regexp_replace({expr}, '^::ffff:', '')"
-        num = (f"(TRY_CAST(split_part({a}, '.', 1) AS BIGINT) * 16777216 + TRY_CAST(split_part({a}, '.', 2) AS BIGINT)"
-               f" * 65536 + TRY_CAST(split_part({a}, '.', 3) AS BIGINT) * 256 + "
-               f"TRY_CAST(split_part({a}, '.', 4) AS BIGINT))")
-        v4_terms = [f"({num} BETWEEN {int(n.network_address)} AND {int(n.broadcast_address)})" for n in v4]
-        first = f"COALESCE(TRY_CAST(('0x' || NULLIF(split_part(lower({expr}), ':', 1), '')) AS BIGINT), 0)"
-        v6_terms = []
-        for n in v6:
-            lo = int(n.network_address) >> 112
-            hi = int(n.broadcast_address) >> 112
-            v6_terms.append(f"({first} BETWEEN {lo} AND {hi})")
-        v4_sql = " OR ".join(v4_terms) or "false"
-        v6_sql = " OR ".join(v6_terms) or "false"
-        return (f"((NOT contains({a}, ':') AND ({v4_sql})) OR "
-                f"(contains({a}, ':') AND ({v6_sql})))")
-
 
 def configured_networks(store: Store) -> InternalNetworks:
     """The store's configured internal ranges, else the defaults."""

@@ -161,7 +161,11 @@ ET_CATEGORIES: dict[str, Rule] = {
     "DOS": _r(["TA0040"], ["T1498"], severity="medium"),
     "COINMINING": _r(["TA0040"], ["T1496"], severity="medium"),
 }
-_ET_PREFIX = re.compile(r"^(?:ET|GPL|ETPRO)\s+([A-Z_]+)\b")
+#: categories whose rules describe policy, inventory, reputation or hunting leads, not a behaviour: no mapping,
+#: even when the rule's classtype would suggest one (`ET POLICY IP Check Domain` is classed as an information leak)
+ET_UNMAPPED = frozenset({"POLICY", "INFO", "HUNTING", "DNS", "USER_AGENTS", "CURRENT_EVENTS", "DROP", "COMPROMISED",
+                         "CINS", "DSHIELD", "CHAT", "P2P", "GAMES", "INAPPROPRIATE", "VOIP", "DELETED", "JA3"})
+_ET_PREFIX = re.compile(r"^(?:ET|GPL|ETPRO)\s+([A-Z_0-9]+)\b")
 
 #: Suricata classification texts (classification.config, the EVE `alert.category`) -> rule
 CLASSIFICATIONS: dict[str, Rule] = {
@@ -334,6 +338,10 @@ def infer_attack(*, sensor: str | None, signature_id: str | None, signature: str
     m = _ET_PREFIX.match(text)
     if m and m.group(1) in ET_CATEGORIES:
         return _attack(ET_CATEGORIES[m.group(1)], direction, f"et_category:{m.group(1)}")
+    if m and m.group(1) in ET_UNMAPPED:
+        return Attack((), (), f"unmapped:et_category:{m.group(1)}")
+    if text.startswith("SURICATA "):  # the engine's own decoder / stream / app-layer events: protocol anomalies
+        return Attack((), (), "unmapped:suricata_engine")
     for cat in categories:
         rule = CLASSIFICATIONS.get(cat.strip().lower())
         if rule is not None:

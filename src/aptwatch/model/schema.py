@@ -27,7 +27,8 @@ import pyarrow as pa
 
 from aptwatch.errors import RegistryError
 
-TypeName = Literal["VARCHAR", "BIGINT", "INTEGER", "DOUBLE", "BOOLEAN", "TIMESTAMP", "JSON", "VARCHAR[]"]
+TypeName = Literal["VARCHAR", "BIGINT", "INTEGER", "DOUBLE", "BOOLEAN", "TIMESTAMP", "JSON", "VARCHAR[]",
+                   "BIGINT[]"]
 
 #: logical type -> (Arrow type, DuckDB type, Spark SQL type)
 TYPES: dict[str, tuple[pa.DataType, str, str]] = {
@@ -41,6 +42,7 @@ TYPES: dict[str, tuple[pa.DataType, str, str]] = {
     # JSON text; stored as a string in Parquet so every engine can read it.
     "JSON": (pa.string(), "VARCHAR", "STRING"),
     "VARCHAR[]": (pa.list_(pa.string()), "VARCHAR[]", "ARRAY<STRING>"),
+    "BIGINT[]": (pa.list_(pa.int64()), "BIGINT[]", "ARRAY<BIGINT>"),
 }
 
 
@@ -808,6 +810,53 @@ STATE_TABLES: tuple[Table, ...] = (
         _c("hosts", "BIGINT", "Distinct hosts (when meaningful)."),
         _c("value", "JSON", "Analytic-specific statistics."),
     ), "state", primary_key=("analytic", "key")),
+    Table("analytic_ingests", "Which ingest runs each behavioural analytic has folded into its baselines, so a "
+          "run reads only events it has not seen (incremental; no re-scan of old lake files).", (
+        _c("analytic", "VARCHAR", "Analytic (or shared aggregate, e.g. 'pair_days') name."),
+        _c("ingest_id", "VARCHAR", "Ingest run whose events were folded."),
+        _c("rows", "BIGINT", "Events folded from it."),
+        _c("folded_at", "TIMESTAMP", "When."),
+    ), "state", primary_key=("analytic", "ingest_id")),
+    Table("pair_days", "Flows aggregated per (internal source, destination, UTC day): the compact series the "
+          "beaconing and slow-exfiltration analytics score, kept instead of re-reading raw flows. One row per "
+          "(kind, src, dst, day), kept so by the fold (no index: bulk appends of millions of rows stay fast).", (
+        _c("kind", "VARCHAR", "ip (network flows by destination address) | name (TLS SNI / HTTP Host)."),
+        _c("src", "VARCHAR", "Source IP address."),
+        _c("dst", "VARCHAR", "Destination IP address or server name (lower case)."),
+        _c("day", "TIMESTAMP", "UTC day (midnight)."),
+        _c("host", "VARCHAR", "Host key of the source when a host log named it (Sysmon 3 initiated), else NULL."),
+        _c("ts", "BIGINT[]", "Connection start times, epoch seconds, sorted (one per connection)."),
+        _c("sizes", "BIGINT[]", "Bytes sent by the source per connection (bytes_out, or HTTP request bytes), "
+           "in the order of `ts`."),
+        _c("conns", "BIGINT", "Connections."),
+        _c("bytes_out", "BIGINT", "Bytes from source to destination."),
+        _c("bytes_in", "BIGINT", "Bytes from destination to source."),
+        _c("duration", "DOUBLE", "Sum of connection durations, seconds."),
+        _c("ports", "VARCHAR[]", "Destination ports seen (at most 16)."),
+        _c("events", "VARCHAR[]", "Event references of the first and last connection of the day, as "
+           "'table|event_id|epoch microseconds' (resolved to evidence through the `sources` ledger)."),
+        _c("updated_at", "TIMESTAMP", "When new events were last folded into the row (consumers score rows "
+           "updated since their last run)."),
+    ), "state"),
+    Table("dns_domains", "DNS queries aggregated per registered domain (public-suffix aware) for the DNS "
+          "tunnelling analytic, updated incrementally.", (
+        _c("domain", "VARCHAR", "Registered domain (eTLD+1, PSL with private suffixes)."),
+        _c("first_seen", "TIMESTAMP", "First query."),
+        _c("last_seen", "TIMESTAMP", "Last query."),
+        _c("queries", "BIGINT", "Queries."),
+        _c("sub_hashes", "BIGINT[]", "Hashes of distinct subdomain parts (capped; see docs/detections.md)."),
+        _c("sub_len_sum", "BIGINT", "Sum of subdomain-part lengths over distinct names."),
+        _c("sub_len_max", "BIGINT", "Longest subdomain part."),
+        _c("entropy_sum", "DOUBLE", "Sum of Shannon entropies (bits/char) of distinct subdomain parts."),
+        _c("names", "BIGINT", "Distinct names counted in the sums."),
+        _c("rare_qtypes", "BIGINT", "TXT, NULL, CNAME, MX, SRV, ANY, PRIVATE (>= 65280) queries."),
+        _c("null_qtypes", "BIGINT", "NULL (10) and private-range (>= 65280) queries: practically unused outside "
+           "tunnels."),
+        _c("nxdomain", "BIGINT", "Queries answered NXDOMAIN."),
+        _c("srcs", "VARCHAR[]", "Querying sources (IP or host key; at most 64)."),
+        _c("evidence", "JSON", "Up to four event references."),
+        _c("updated_at", "TIMESTAMP", "When new queries were last folded into the row."),
+    ), "state", primary_key=("domain",)),
     Table("suppressions", "Analyst feedback: findings or campaigns marked benign, honoured by later runs.", (
         _c("id", "VARCHAR", "Suppression id."),
         _c("scope", "VARCHAR", "finding | campaign | rule."),
@@ -818,6 +867,108 @@ STATE_TABLES: tuple[Table, ...] = (
         _c("created_at", "TIMESTAMP", "When."),
         _c("expires_at", "TIMESTAMP", "Expiry (NULL = never)."),
     ), "state", primary_key=("id",)),
+    # -- correlation state (issue 6; see docs/campaigns.md) ------------------------------------------
+    Table("campaign_members", "Correlation's decision for every finding it has processed: the campaign it joined "
+          "(or why none), the link that brought it in, and its evidence weight. A finding absent from this table "
+          "has not been correlated yet.", (
+        _c("finding_id", "VARCHAR", "Finding."),
+        _c("campaign_id", "VARCHAR", "Campaign (cluster) id; NULL when the finding joined none."),
+        _c("disposition", "VARCHAR", "member | routine (its rule is routine on its host and no shared artifact "
+           "linked it) | suppressed (analyst feedback)."),
+        _c("time", "TIMESTAMP", "Finding's first event time."),
+        _c("time_last", "TIMESTAMP", "Finding's last event time."),
+        _c("host", "VARCHAR", "Primary host key of the finding."),
+        _c("rule_id", "VARCHAR", "Detector rule id."),
+        _c("detector", "VARCHAR", "Detector."),
+        _c("severity", "VARCHAR", "Severity."),
+        _c("stage", "VARCHAR", "Kill-chain stage the detector gave (NULL: no tactic)."),
+        _c("tactics", "VARCHAR[]", "ATT&CK tactic ids."),
+        _c("weight", "DOUBLE", "Evidence weight (severity x rule novelty) used in the campaign score."),
+        _c("link", "VARCHAR", "Strongest link that made it join: seed | host_time | entity | process | session | "
+           "edge | credential_use."),
+        _c("via", "VARCHAR", "Finding it was linked to (NULL for a seed)."),
+        _c("link_weight", "DOUBLE", "Combined link weight (noisy-OR of all links to its campaign)."),
+        _c("why", "JSON", "All links that joined it: [{link, via, entity, weight, detail}]."),
+        _c("suppressed", "BOOLEAN", "Marked benign: kept as a member, contributes nothing to the score."),
+        _c("run_id", "VARCHAR", "Correlation run that processed it."),
+        _c("processed_at", "TIMESTAMP", "When."),
+    ), "state", primary_key=("finding_id",)),
+    Table("corr_entity_index", "Linkable keys of campaign members (normalised entities, process and logon-session "
+          "instances, touched hosts), for joins with newly arriving findings.", (
+        _c("finding_id", "VARCHAR", "Member finding."),
+        _c("kind", "VARCHAR", "ip | domain | url | hash | user | process | file | service | proc | session | "
+           "... (docs/campaigns.md)."),
+        _c("value", "VARCHAR", "Normalised value."),
+        _c("host", "VARCHAR", "Host key of the finding."),
+        _c("time", "TIMESTAMP", "Finding time."),
+        _c("weight", "DOUBLE", "Link weight of a 'touch' row (an edge to the host in `value`); NULL otherwise."),
+    ), "state"),
+    Table("corr_entities", "Prevalence of every entity value seen in findings: on how many hosts it appears. "
+          "Rarity = min(1, k / hosts), k = max(2, 0.1 % of known hosts), weights the links it makes.", (
+        _c("kind", "VARCHAR", "Entity kind."),
+        _c("value", "VARCHAR", "Normalised value."),
+        _c("n_hosts", "BIGINT", "Distinct hosts whose findings carry it (exact up to 256, an estimate beyond)."),
+        _c("hosts", "VARCHAR[]", "Those hosts (at most 256)."),
+        _c("findings", "BIGINT", "Findings carrying it."),
+        _c("first_seen", "TIMESTAMP", "First finding time."),
+        _c("last_seen", "TIMESTAMP", "Last finding time."),
+    ), "state", primary_key=("kind", "value")),
+    Table("corr_rule_hosts", "How often each rule fires on each host, in distinct hours: a rule seen in enough "
+          "earlier hours on a host is routine there.", (
+        _c("rule_id", "VARCHAR", "Detector and rule id ('detector:rule_id')."),
+        _c("host", "VARCHAR", "Host key."),
+        _c("findings", "BIGINT", "Findings."),
+        _c("buckets", "VARCHAR[]", "The earliest distinct hours (YYYY-MM-DDTHH) it fired in, at most the routine "
+           "count."),
+        _c("routine_from", "TIMESTAMP", "Start of the hour after which it is routine on this host (NULL: not yet)."),
+        _c("first_seen", "TIMESTAMP", "First finding time."),
+        _c("last_seen", "TIMESTAMP", "Last finding time."),
+    ), "state", primary_key=("rule_id", "host")),
+    Table("corr_hosts", "Per host: how long correlation has watched it and in how many distinct hours it showed "
+          "unusual (non-routine) findings; that rate weighs proximity links on the host.", (
+        _c("host", "VARCHAR", "Host key."),
+        _c("first_seen", "TIMESTAMP", "First finding time."),
+        _c("last_seen", "TIMESTAMP", "Last finding time."),
+        _c("findings", "BIGINT", "Findings seen."),
+        _c("active_hours", "BIGINT", "Distinct hours with at least one non-routine finding."),
+        _c("last_active", "TIMESTAMP", "Start of the last such hour."),
+    ), "state", primary_key=("host",)),
+    Table("campaign_aliases", "Campaign ids absorbed by merges, and the campaign that absorbed them.", (
+        _c("alias", "VARCHAR", "Absorbed campaign id."),
+        _c("campaign_id", "VARCHAR", "Surviving campaign id."),
+        _c("merged_at", "TIMESTAMP", "When."),
+        _c("run_id", "VARCHAR", "Correlation run."),
+    ), "state", primary_key=("alias",)),
+
+    Table("sigma_evaluated", "Sigma retro-hunt ledger: which rule versions were evaluated over which ingest runs' "
+          "events of which table, within which time bounds. Incremental `detect` runs evaluate only the pairs "
+          "not covered here (new rules x old events, all rules x new events).", (
+        _c("rule_id", "VARCHAR", "Sigma rule id."),
+        _c("rule_hash", "VARCHAR", "Hash of the compiled rule (condition, routing, suppressions, metadata)."),
+        _c("table_name", "VARCHAR", "Event table."),
+        _c("ingest_id", "VARCHAR", "Ingest run whose events were evaluated."),
+        _c("since", "TIMESTAMP", "Lower time bound of the evaluation (NULL: none)."),
+        _c("until", "TIMESTAMP", "Upper time bound (NULL: none)."),
+        _c("matches", "BIGINT", "Events matched."),
+        _c("run_id", "VARCHAR", "Detection run."),
+        _c("evaluated_at", "TIMESTAMP", "When."),
+    ), "state", primary_key=("rule_id", "rule_hash", "table_name", "ingest_id")),
+    Table("sigma_matches", "Events matched by Sigma rules (after suppressions): what Sigma findings, prevalence and "
+          "correlation rules are computed from.", (
+        _c("rule_id", "VARCHAR", "Sigma rule id."),
+        _c("rule_hash", "VARCHAR", "Rule version that matched."),
+        _c("event_id", "VARCHAR", "Matched event."),
+        _c("ingest_id", "VARCHAR", "Ingest run of the event."),
+        _c("table_name", "VARCHAR", "Event table."),
+        _c("time", "TIMESTAMP", "Event time."),
+        _c("host", "VARCHAR", "Host key."),
+        _c("source", "VARCHAR", "Source path."),
+        _c("record", "BIGINT", "Record in the source."),
+        _c("event_code", "INTEGER", "Event code."),
+        _c("entities", "JSON", "Entity values of the event {kind: value}."),
+        _c("fields", "JSON", "Values of the fields correlation rules group or count by {field: value}."),
+        _c("run_id", "VARCHAR", "Detection run."),
+    ), "state", primary_key=("rule_id", "event_id")),
     Table("meta", "Store metadata (schema version, creation time).", (
         _c("key", "VARCHAR", "Key."),
         _c("value", "VARCHAR", "Value."),
@@ -827,7 +978,8 @@ STATE_TABLES: tuple[Table, ...] = (
           "per (ip, host, kind); updated incrementally after every ingest.", (
         _c("ip", "VARCHAR", "Address, normalised (compressed IPv6, IPv4-mapped IPv6 as IPv4)."),
         _c("host", "VARCHAR", "Host key the address maps to (same key as the `host` column of host telemetry)."),
-        _c("kind", "VARCHAR", "Evidence kind: dhcp | kerberos | logon | host_network | agent | dns_ptr | dns_a."),
+        _c("kind", "VARCHAR", "Evidence kind: dhcp | machine_account | logon | host_network | agent | dns_ptr | "
+           "dns_a."),
         _c("name", "VARCHAR", "Host name as the evidence wrote it (one example)."),
         _c("first_seen", "TIMESTAMP", "First evidence."),
         _c("last_seen", "TIMESTAMP", "Last evidence."),

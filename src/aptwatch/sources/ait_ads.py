@@ -32,6 +32,7 @@ from aptwatch.model.records import IngestWarning, TableBatch
 from aptwatch.sources.base import ReadContext, Source, first_lines
 from aptwatch.sources.jsonl import time_sql
 from aptwatch.sources.lines import iter_line_chunks
+from aptwatch.sources.wazuh import WHITESPACE_SQL
 
 #: the first header columns that identify the format
 HEADER = ("time", "name", "ip", "host", "short")
@@ -115,13 +116,18 @@ class _Plan:
         try:
             parsed = con.sql(f"""
                 WITH s AS (
-                    SELECT record, line, trim(line) = '' AS blank, line = {_sql_str(self.header_line)} AS repeated,
-                           regexp_full_match(line, {_sql_str(_LINE_RE)}) AS wellformed
+                    SELECT record, line, trim(line, {WHITESPACE_SQL}) = '' AS blank,
+                           line = {_sql_str(self.header_line)} AS repeated,
+                           contains(line, '"') AS quoted,
+                           CASE WHEN contains(line, '"') THEN regexp_full_match(line, {_sql_str(_LINE_RE)})
+                                ELSE true END AS wellformed
                     FROM chunk
                 ), p AS (
-                    SELECT *, CASE WHEN wellformed AND NOT blank THEN
-                                  [CASE WHEN starts_with(x, '"') THEN replace(x[2:-2], '""', '"') ELSE x END
-                                   FOR x IN regexp_extract_all(line || ',', {_sql_str('(' + _FIELD + '),')}, 1)]
+                    -- fast path: a line without quotes splits on commas; quoted lines take the RE2 field split
+                    SELECT *, CASE WHEN blank OR NOT wellformed THEN NULL
+                                   WHEN NOT quoted THEN string_split(line, ',')
+                                   ELSE [CASE WHEN starts_with(x, '"') THEN replace(x[2:-2], '""', '"') ELSE x END
+                                         FOR x IN regexp_extract_all(line || ',', {_sql_str('(' + _FIELD + '),')}, 1)]
                               END AS f
                     FROM s
                 )

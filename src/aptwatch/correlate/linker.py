@@ -1,0 +1,534 @@
+"""Incremental linking: findings in, campaign assignments and merges out.
+
+A pure function of (the chunk's findings, the neighbourhood of earlier state that touches them);
+no I/O. Findings are taken in event-time order. For each one, every link to an existing campaign
+is weighed (see `Link` kinds below); the links to one campaign combine as a noisy-OR
+`p = 1 - prod(1 - w)`; the finding joins every campaign with `p >= join_threshold`, merging them.
+A finding that joins none starts a campaign of its own (its *seed*), unless its rule is routine on
+its host: routine findings only join through shared artifacts, never start campaigns.
+
+Link kinds and weights (docs/campaigns.md has the reasoning):
+
+- `host_time`: same host, gap g: `exp(-k * rate * g)`, where rate is how often the host shows unusual
+  activity (hours with non-routine findings per hour watched, smoothed towards the estate average),
+  k chosen so that the weight reaches the join threshold exactly when the chance of unrelated activity
+  in the gap is `host_coincidence` (settings.py).
+- `entity`: a shared `global` key (external IP, domain, URL, hash), or a `cross_host` key (user,
+  program, file, ...) the campaign saw on *another* host, within the horizon:
+  rarity `min(1, 2 / hosts carrying it)`.
+- `credential_use`: a user the campaign saw on another host, after the campaign showed credential
+  access: `min(1, 2 * rarity)`.
+- `process` / `session`: the same process (or parent / child), the same logon session:
+  `instance_weight`.
+- `edge`: the finding names an internal address of host A (a connection, a logon) and A's campaign
+  was active within `edge_window`; or a campaign member named this finding's host earlier:
+  `edge_weight * rarity(address) * hub factor`.
+
+Ids are stable: a campaign's id derives from its seed finding's id, and when campaigns merge the
+one whose seed is earliest (time, then id) survives, so the same input gives the same ids however
+it is cut into runs (up to late-arriving data, which never renames a campaign).
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from aptwatch.correlate.entities import CROSS_HOST, GLOBAL, INSTANCE, LinkKey
+from aptwatch.correlate.settings import CorrelateSettings
+
+MEMBER = "member"
+ROUTINE = "routine"
+SUPPRESSED = "suppressed"
+
+
+def campaign_id_for(seed_finding_id: str) -> str:
+    """Campaign id derived from the seed finding: same input, same id."""
+    return "c-" + hashlib.sha256(seed_finding_id.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Edge:
+    """An internal address a finding names, resolved to a host, with its weight."""
+
+    address: str
+    host: str
+    weight: float
+
+
+@dataclass
+class Item:
+    """One finding, as correlation sees it. Times are epoch seconds."""
+
+    id: str
+    time: float
+    hosts: list[str]
+    keys: list[LinkKey]
+    rarity: dict[LinkKey, float]
+    edges: list[Edge] = field(default_factory=list)
+    routine: bool = False
+    suppressed: bool = False
+    credential_access: bool = False
+    #: last event time (a finding that groups alerts spans [time, time_last]); None = time
+    time_last: float | None = None
+    #: detector:rule, and the distinct earlier hours the rule fired in on the finding's host
+    rule: str = ""
+    rule_hours: int = 0
+
+    @property
+    def end(self) -> float:
+        return self.time if self.time_last is None or self.time_last < self.time else self.time_last
+
+
+@dataclass(frozen=True)
+class EntityRow:
+    """A key of an earlier member: its campaign, host and time range."""
+
+    kind: str
+    value: str
+    campaign: str
+    host: str
+    first: float
+    last: float
+    finding: str
+
+
+@dataclass(frozen=True)
+class HostRow:
+    """An earlier member on a host (kind 'host'), or an earlier member that named the host ('touch')."""
+
+    host: str
+    campaign: str
+    time: float
+    finding: str
+    weight: float = 1.0
+    end: float | None = None
+    rule: str = ""
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    anchor_time: float
+    anchor_finding: str
+    credential_time: float | None = None
+
+
+@dataclass
+class Neighbourhood:
+    """Earlier state touching the chunk (loaded by the store layer)."""
+
+    entities: list[EntityRow] = field(default_factory=list)
+    hosts: list[HostRow] = field(default_factory=list)
+    touches: list[HostRow] = field(default_factory=list)
+    campaigns: dict[str, CampaignInfo] = field(default_factory=dict)
+    #: host -> [first seen, last seen, findings, active hours, start of the last active hour] (epoch s)
+    host_stats: dict[str, list[float]] = field(default_factory=dict)
+    #: over every host known before the chunk: (active hours, seconds watched)
+    estate: tuple[float, float] = (0.0, 0.0)
+
+
+class LinkEvidence(NamedTuple):
+    link: str
+    via: str
+    entity: str
+    weight: float
+    campaign: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"link": self.link, "via": self.via, "entity": self.entity, "weight": round(self.weight, 4)}
+
+
+@dataclass
+class Decision:
+    """What became of one finding."""
+
+    finding: str
+    disposition: str
+    campaign: str | None
+    link: str
+    via: str | None
+    link_weight: float
+    why: list[LinkEvidence]
+
+
+@dataclass
+class LinkResult:
+    decisions: list[Decision]
+    #: absorbed campaign id -> surviving campaign id (ids that existed before this chunk, and new ones)
+    merged: dict[str, str]
+    #: campaigns that gained members or absorbed others
+    touched: set[str]
+    #: campaign -> (anchor time, anchor finding) for campaigns created in this chunk
+    created: dict[str, tuple[float, str]]
+    #: host -> [first seen, last seen, findings, active hours, last active hour] after the chunk
+    host_stats: dict[str, list[float]] = field(default_factory=dict)
+
+
+class _TimeIndex:
+    """Per key: campaign -> sorted times (with the finding and weight at each), merged eagerly."""
+
+    def __init__(self, keep: float) -> None:
+        self.by_key: dict[str, dict[str, tuple[list[float], list[tuple[str, float, float]]]]] = {}
+        self.keys_of: dict[str, set[str]] = {}
+        #: findings come in time order: campaigns whose last member on a key is older than this
+        #: before the current finding can no longer be reached and are dropped from the key
+        self.keep = keep
+        #: when each key was last pruned (pruning scans the key's campaigns: once per quarter `keep`)
+        self.pruned: dict[str, float] = {}
+
+    def add(self, key: str, campaign: str, t: float, finding: str, weight: float = 1.0, end: float | None = None
+            ) -> None:
+        """A member at t (spanning to `end` when it groups events over a range)."""
+        per = self.by_key.setdefault(key, {})
+        times, payload = per.setdefault(campaign, ([], []))
+        i = bisect.bisect_right(times, t)
+        times.insert(i, t)
+        payload.insert(i, (finding, weight, t if end is None or end < t else end))
+        self.keys_of.setdefault(campaign, set()).add(key)
+
+    def nearest(self, key: str, t: float, before: float, after: float, t_end: float | None = None
+                ) -> Iterable[tuple[str, float, str, float]]:
+        """(campaign, gap, finding, weight) of each campaign's member nearest to the span [t, t_end] within
+        `before` ahead of it and `after` behind it (gap 0 when a member falls inside the span)."""
+        per = self.by_key.get(key)
+        if not per:
+            return
+        end = t if t_end is None or t_end < t else t_end
+        if t - self.pruned.get(key, -math.inf) > self.keep / 4:
+            self.pruned[key] = t
+            for c in [c for c, (times, _) in per.items() if times[-1] < t - self.keep]:
+                del per[c]
+        for campaign, (times, payload) in per.items():
+            i = bisect.bisect_left(times, t)
+            best: tuple[float, int] | None = None
+            if i < len(times) and times[i] <= end:
+                best = (0.0, i)
+            else:
+                if i > 0:  # the member starting just before: its own span may reach us
+                    gap = max(0.0, t - payload[i - 1][2])
+                    if gap <= before:
+                        best = (gap, i - 1)
+                k = bisect.bisect_right(times, end)
+                if k < len(times) and times[k] - end <= after and (best is None or times[k] - end < best[0]):
+                    best = (times[k] - end, k)
+            if best is not None:
+                finding, weight, _ = payload[best[1]]
+                yield campaign, best[0], finding, weight
+
+    def merge(self, absorbed: str, survivor: str) -> None:
+        for key in self.keys_of.pop(absorbed, set()):
+            per = self.by_key[key]
+            if absorbed not in per:
+                continue
+            a_times, a_pay = per.pop(absorbed)
+            s_times, s_pay = per.setdefault(survivor, ([], []))
+            merged = sorted(zip(s_times + a_times, s_pay + a_pay, strict=True), key=lambda x: x[0])
+            per[survivor] = ([m[0] for m in merged], [m[1] for m in merged])
+            self.keys_of.setdefault(survivor, set()).add(key)
+
+
+@dataclass
+class _EntityEntry:
+    hosts: set[str]
+    first: float
+    last: float
+    finding: str
+
+
+class _EntityIndex:
+    def __init__(self) -> None:
+        self.by_key: dict[tuple[str, str], dict[str, _EntityEntry]] = {}
+        self.keys_of: dict[str, set[tuple[str, str]]] = {}
+
+    def add(self, key: tuple[str, str], campaign: str, host: str, first: float, last: float, finding: str) -> None:
+        per = self.by_key.setdefault(key, {})
+        e = per.get(campaign)
+        if e is None:
+            per[campaign] = _EntityEntry({host}, first, last, finding)
+        else:
+            e.hosts.add(host)
+            if last >= e.last:
+                e.finding = finding
+            e.first = min(e.first, first)
+            e.last = max(e.last, last)
+        self.keys_of.setdefault(campaign, set()).add(key)
+
+    def merge(self, absorbed: str, survivor: str) -> None:
+        for key in self.keys_of.pop(absorbed, set()):
+            per = self.by_key[key]
+            a = per.pop(absorbed, None)
+            if a is None:
+                continue
+            s = per.get(survivor)
+            if s is None:
+                per[survivor] = a
+            else:
+                s.hosts |= a.hosts
+                if a.last > s.last:
+                    s.finding = a.finding
+                s.first = min(s.first, a.first)
+                s.last = max(s.last, a.last)
+            self.keys_of.setdefault(survivor, set()).add(key)
+
+
+class Linker:
+    """Links one chunk of findings against earlier state. Create one per chunk."""
+
+    def __init__(self, settings: CorrelateSettings, hood: Neighbourhood) -> None:
+        self.s = settings
+        self.parent: dict[str, str] = {}
+        self.anchor: dict[str, tuple[float, str]] = {}
+        self.cred: dict[str, float] = {}
+        keep = max(settings.edge_window, settings.host_window).total_seconds()
+        self.hosts = _TimeIndex(keep)
+        self.touches = _TimeIndex(keep)
+        #: members per (host, rule): the same unusual signal recurring
+        self.recur = _TimeIndex(keep)
+        self.entities = _EntityIndex()
+        self.host_window = settings.host_window.total_seconds()
+        self.k = math.log(2.0) / -math.log(1.0 - settings.host_coincidence)
+        self.prior_seconds = settings.host_prior_hours * 3600.0
+        self.hstat: dict[str, list[float]] = {h: list(v) for h, v in hood.host_stats.items()}
+        self.hstat_touched: set[str] = set()
+        # the estate average: hosts loaded here are already in hood.estate, so only growth is added
+        self.estate_active, self.estate_watched = hood.estate
+        self.edge_window = settings.edge_window.total_seconds()
+        self.horizon = settings.horizon.total_seconds()
+        self.merged: dict[str, str] = {}
+        self.touched: set[str] = set()
+        self.created: dict[str, tuple[float, str]] = {}
+        for cid, info in hood.campaigns.items():
+            self.anchor[cid] = (info.anchor_time, info.anchor_finding)
+            if info.credential_time is not None:
+                self.cred[cid] = info.credential_time
+        for r in hood.hosts:
+            self._known(r.campaign)
+            self.hosts.add(r.host, r.campaign, r.time, r.finding, end=r.end)
+            if r.rule:
+                self.recur.add(f"{r.host}\x1f{r.rule}", r.campaign, r.time, r.finding, end=r.end)
+        for r in hood.touches:
+            self._known(r.campaign)
+            self.touches.add(r.host, r.campaign, r.time, r.finding, r.weight, end=r.end)
+        for e in hood.entities:
+            self._known(e.campaign)
+            self.entities.add((e.kind, e.value), e.campaign, e.host, e.first, e.last, e.finding)
+
+    # -- union-find ---------------------------------------------------------------------
+    def _known(self, cid: str) -> None:
+        if cid not in self.parent:
+            self.parent[cid] = cid
+            self.anchor.setdefault(cid, (math.inf, cid))
+
+    def find(self, cid: str) -> str:
+        root = cid
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[cid] != root:  # path compression
+            self.parent[cid], cid = root, self.parent[cid]
+        return root
+
+    def _union(self, a: str, b: str) -> str:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return ra
+        survivor, absorbed = (ra, rb) if self.anchor[ra] <= self.anchor[rb] else (rb, ra)
+        self.parent[absorbed] = survivor
+        self.merged[absorbed] = survivor
+        self.touched.discard(absorbed)
+        self.touched.add(survivor)
+        if absorbed in self.cred:
+            t = self.cred.pop(absorbed)
+            self.cred[survivor] = min(t, self.cred.get(survivor, t))
+        self.hosts.merge(absorbed, survivor)
+        self.touches.merge(absorbed, survivor)
+        self.recur.merge(absorbed, survivor)
+        self.entities.merge(absorbed, survivor)
+        return survivor
+
+    # -- links ----------------------------------------------------------------------------
+    def _links(self, it: Item) -> dict[str, list[LinkEvidence]]:
+        found: dict[str, dict[tuple[str, str], LinkEvidence]] = {}
+
+        def offer(cid: str, ev: LinkEvidence) -> None:
+            root = self.find(cid)
+            per = found.setdefault(root, {})
+            k = (ev.link, ev.entity)
+            if k not in per or per[k].weight < ev.weight:
+                per[k] = LinkEvidence(ev.link, ev.via, ev.entity, ev.weight, root)
+
+        own = set(it.hosts)
+        if not it.routine:
+            for h in it.hosts:
+                rate = self.rate(h, it.time)
+                # beyond this gap the weight is below min_link_weight
+                window = min(self.host_window, math.log(1.0 / self.s.min_link_weight) / (self.k * rate))
+                for cid, gap, fid, _ in self.hosts.nearest(h, it.time, window, window, it.end):
+                    w = self.proximity(gap, rate)
+                    offer(cid, LinkEvidence("host_time", fid, f"host:{h} ({_gap(gap)} apart; unusual activity "
+                                                              f"there about once every {_gap(1.0 / rate)})", w, cid))
+                if it.rule:
+                    # the same unusual signal again: its own (lower) rate on this host sets the chance
+                    # of a coincidence, not the host's rate for any unusual signal
+                    rrate = self.rule_rate(h, it)
+                    rwindow = min(self.host_window, math.log(1.0 / self.s.min_link_weight) / (self.k * rrate))
+                    for cid, gap, fid, _ in self.recur.nearest(f"{h}\x1f{it.rule}", it.time, rwindow, rwindow,
+                                                               it.end):
+                        w = self.proximity(gap, rrate)
+                        offer(cid, LinkEvidence("recurrence", fid, f"rule:{it.rule} on host:{h} again "
+                                                f"({_gap(gap)} apart; it fires there about once every "
+                                                f"{_gap(1.0 / rrate)})", w, cid))
+                # an earlier member named this host (it connected here / logged on here)
+                for cid, gap, fid, w in self.touches.nearest(h, it.time, self.edge_window, self.host_window, it.end):
+                    offer(cid, LinkEvidence("edge", fid, f"host:{h} (named {_gap(gap)} apart)", w, cid))
+            for e in it.edges:
+                if e.host in own:
+                    continue
+                for cid, gap, fid, _ in self.hosts.nearest(e.host, it.time, self.edge_window, self.host_window,
+                                                           it.end):
+                    offer(cid, LinkEvidence("edge", fid, f"addr:{e.address} -> host:{e.host} ({_gap(gap)} apart)",
+                                            e.weight, cid))
+        for key in it.keys:
+            entries = self.entities.by_key.get((key.kind, key.value))
+            if not entries:
+                continue
+            base = it.rarity.get(key, 0.0) if key.scope != INSTANCE else self.s.instance_weight
+            if base <= 0.0:
+                continue
+            for cid, ent in list(entries.items()):
+                if it.time - ent.last > self.horizon or ent.first - it.time > self.horizon:
+                    continue
+                if key.scope == CROSS_HOST and not (ent.hosts - own):
+                    continue  # a user or program on its own host is context, not a link
+                link = "entity" if key.scope in (GLOBAL, CROSS_HOST) else ("process" if key.kind == "proc" else
+                                                                           "session")
+                w = base
+                if key.kind == "user" and key.scope == CROSS_HOST:
+                    ct = self.cred.get(self.find(cid))
+                    if ct is not None and ct < it.time:
+                        link, w = "credential_use", min(1.0, 2.0 * base)
+                offer(cid, LinkEvidence(link, ent.finding, key.label, w, cid))
+        return {cid: sorted(v.values(), key=lambda x: -x.weight) for cid, v in found.items()}
+
+    def estate_rate(self) -> float:
+        """Unusual hours per second watched over all hosts (the prior for each host's own rate)."""
+        pseudo = self.s.host_prior_hours  # hours of pseudo-observation at the prior rate
+        return (self.estate_active + self.s.host_prior_rate * pseudo) / (self.estate_watched + pseudo * 3600.0)
+
+    def rate(self, host: str, t: float) -> float:
+        """How often (per second) the host shows unusual activity, as known at time t: distinct hours with
+        non-routine findings over time watched, smoothed towards the estate average with the weight of
+        `host_prior_hours`. Counted in hours, not in campaigns, so it does not depend on the joins it weighs."""
+        prior = self.estate_rate()
+        st = self.hstat.get(host)
+        if st is None:
+            return prior
+        return (st[3] + prior * self.prior_seconds) / (max(0.0, t - st[0]) + self.prior_seconds)
+
+    def rule_rate(self, host: str, it: Item) -> float:
+        """How often (per second) this rule fires on the host: its distinct earlier hours there over the time
+        the host has been watched, with one pseudo-hour spread over `host_prior_hours` (never above the
+        host's rate for any unusual signal)."""
+        st = self.hstat.get(host)
+        watched = max(0.0, it.time - st[0]) if st else 0.0
+        own = (it.rule_hours + 1.0) / (watched + self.prior_seconds)
+        return min(own, self.rate(host, it.time))
+
+    def proximity(self, gap: float, rate: float) -> float:
+        return min(self.s.host_weight, math.exp(-self.k * rate * gap))
+
+    def _observe(self, it: Item) -> None:
+        for h in it.hosts:
+            st = self.hstat.get(h)
+            if st is None:
+                st = self.hstat[h] = [it.time, it.time, 0.0, 0.0, -1.0]
+            if it.time > st[1]:
+                self.estate_watched += it.time - st[1]
+            st[0] = min(st[0], it.time)
+            st[1] = max(st[1], it.time)
+            st[2] += 1
+            self.hstat_touched.add(h)
+
+    def _active(self, it: Item) -> None:
+        """Count the finding's hour as unusual activity on its hosts (after its own links were weighed)."""
+        hour = (it.time // 3600.0) * 3600.0
+        for h in it.hosts:
+            st = self.hstat[h]
+            if hour != st[4]:
+                st[3] += 1
+                st[4] = hour
+                self.estate_active += 1
+
+    # -- main -------------------------------------------------------------------------------
+    def run(self, items: Sequence[Item]) -> LinkResult:
+        decisions: list[Decision] = []
+        for it in sorted(items, key=lambda x: (x.time, x.id)):
+            if it.suppressed:
+                decisions.append(Decision(it.id, SUPPRESSED, None, "suppressed", None, 0.0, []))
+                continue
+            self._observe(it)
+            links = self._links(it)
+            joined: list[tuple[str, float, list[LinkEvidence]]] = []
+            for cid, evs in links.items():
+                p = 1.0 - math.prod(1.0 - e.weight for e in evs)
+                if p >= self.s.join_threshold:
+                    joined.append((cid, p, evs))
+            if not joined:
+                if it.routine:
+                    decisions.append(Decision(it.id, ROUTINE, None, "routine", None, 0.0, []))
+                    continue
+                cid = campaign_id_for(it.id)
+                self.parent[cid] = cid
+                self.anchor[cid] = (it.time, it.id)
+                self.created[cid] = (it.time, it.id)
+                root = cid
+                decision = Decision(it.id, MEMBER, cid, "seed", None, 1.0, [])
+            else:
+                joined.sort(key=lambda j: (-j[1], self.anchor[j[0]]))
+                root = joined[0][0]
+                for cid, _, _ in joined[1:]:
+                    root = self._union(root, cid)
+                best = joined[0][2][0]
+                why = [e for _, _, evs in joined for e in evs]
+                decision = Decision(it.id, MEMBER, root, best.link, best.via, joined[0][1], why)
+            self.touched.add(root)
+            self._index(it, root)
+            if not it.routine:
+                self._active(it)
+            decisions.append(decision)
+        for d in decisions:
+            if d.campaign is not None:
+                d.campaign = self.find(d.campaign)
+        merged = {a: self.find(a) for a in self.merged}
+        touched = {self.find(c) for c in self.touched}
+        return LinkResult(decisions, merged, touched, {c: a for c, a in self.created.items() if c not in merged},
+                          {h: self.hstat[h] for h in self.hstat_touched})
+
+    def _index(self, it: Item, root: str) -> None:
+        host = it.hosts[0] if it.hosts else ""
+        ends = (it.time, it.end) if it.end > it.time else (it.time,)
+        for t in ends:  # a span is indexed by both ends
+            for h in it.hosts:
+                self.hosts.add(h, root, t, it.id, end=it.end)
+                if it.rule:
+                    self.recur.add(f"{h}\x1f{it.rule}", root, t, it.id, end=it.end)
+            for e in it.edges:
+                if e.host not in it.hosts:
+                    self.touches.add(e.host, root, t, it.id, e.weight, end=it.end)
+        for key in it.keys:
+            self.entities.add((key.kind, key.value), root, host, it.time, it.end, it.id)
+        if it.credential_access:
+            self.cred[root] = min(it.time, self.cred.get(root, it.time))
+
+
+def _gap(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"

@@ -1,0 +1,1 @@
+"""Behavioural analytics: one module per analytic, shared helpers in `common`."""

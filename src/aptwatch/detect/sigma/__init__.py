@@ -1,0 +1,1 @@
+"""Sigma detection engine: rules -> pySigma -> condition trees -> DuckDB SQL over the store."""

@@ -1,0 +1,1 @@
+"""Enterprise telemetry simulator with planted APT campaigns (see docs/simulate.md)."""

@@ -1,0 +1,41 @@
+"""AIT-ADS on the real pipeline (ingest -> import detector -> correlate): the intrusion of a scenario
+becomes one detected campaign and nothing else is detected. Ground truth (attack_phases.csv) is read by
+the test only; the full evaluation over four scenarios is bench/eval_ait_ads.py (docs/campaigns.md)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, shared_path
+
+pytestmark = [pytest.mark.shared, pytest.mark.slow]
+
+
+def test_russellmitchell_intrusion_is_one_detected_campaign(tmp_path: Path) -> None:
+    from aptwatch.detect import DETECTORS
+
+    if "import" not in DETECTORS:
+        pytest.skip("needs the import detector (third-party alerts as findings)")
+    data = shared_path("ait-ads")
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import eval_ait_ads
+    finally:
+        sys.path.pop(0)
+    from aptwatch.correlate import CorrelateSettings
+
+    r = eval_ait_ads.run("russellmitchell", "batch", "defaults", CorrelateSettings(), tmp_path, "informational")
+    with open(data / "attack_phases.csv", newline="") as fh:
+        phases = {row["phase"]: datetime.fromisoformat(row["start_utc"].replace("Z", "+00:00"))
+                  for row in csv.DictReader(fh) if row["scenario"] == "russellmitchell"}
+    assert r.detected_at is not None and r.other_detected == 0
+    assert r.outside_share <= 0.10
+    # the on-host steps are in it: scans, web attacks, webshell, cracking, reverse shell, privilege escalation
+    assert {"service_scans", "dirb", "wpscan", "webshell", "privilege_escalation"} <= set(r.covered)
+    # detected when the privilege escalation arrived, not before the intrusion began
+    assert phases["network_scans"] < r.detected_at <= phases["privilege_escalation"].replace(minute=59)
