@@ -119,24 +119,31 @@ class PartitionWriter:
         if len(uniq) == 1:
             self._buffer((table, day_label(uniq[0])), data, data.get_total_buffer_size())
             return
-        # Several days: zero-copy slices of day runs; logs are mostly in time order, so sort
-        # (one copy) only when they are not (a filter per day would copy once per day).
+        # Several days: runs of days (logs are mostly in time order: sorted only when they are not; a filter
+        # per day would copy once per day), the main run zero-copy, the others copied (see below).
         keys = pc.fill_null(days, _NO_DAY).to_numpy(zero_copy_only=False)
+        n = data.num_rows
         if np.all(keys[1:] >= keys[:-1]):
-            ordered, sorted_keys = data, keys
+            order, sorted_keys = None, keys
         else:
             order = np.argsort(keys, kind="stable")
-            ordered = data.take(pa.array(order))
             sorted_keys = keys[order]
         starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
         ends = np.r_[starts[1:], len(sorted_keys)]
-        # bytes of a day run: its share of the table's buffers (`nbytes` of a slice walks every column's
-        # offsets, ~2 us per column per slice: more than the rest of the write for a table of many days)
-        per_row = ordered.get_total_buffer_size() / max(ordered.num_rows, 1)
+        # bytes of a zero-copy run: its share of the table's buffers (`nbytes` of a slice walks every
+        # column's offsets, ~2 us per column per slice: more than the rest of the write)
+        per_row = data.get_total_buffer_size() / n
         for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
             k = int(sorted_keys[a])
-            self._buffer((table, day_label(None if k == _NO_DAY else k)), ordered.slice(a, b - a),
-                         int(per_row * (b - a)))
+            key = (table, day_label(None if k == _NO_DAY else k))
+            if order is None and 2 * (b - a) >= n:
+                self._buffer(key, data.slice(a, b - a), int(per_row * (b - a)))  # most of the table: zero-copy
+            else:
+                # A copy of the run's rows (each row is copied once in all): a slice would keep the whole
+                # table in memory for as long as the run waits in its buffer (a small day partition waits
+                # until `close`), and a batch of many sources would pile up such tables.
+                part = data.take(pa.array(order[a:b] if order is not None else np.arange(a, b)))
+                self._buffer(key, part, part.get_total_buffer_size())
 
     def _buffer(self, key: tuple[str, str], data: pa.Table, size: int) -> None:
         """Queue `data` (about `size` bytes) for its partition; flush what is over the bounds."""
@@ -236,11 +243,28 @@ class PartitionWriter:
 
 
 def insert_file_entries(con: duckdb.DuckDBPyConnection, entries: Iterable[FileEntry], ingest_id: str) -> None:
+    """List files in the manifest (one statement: DuckDB's `executemany` runs one per row, ~0.5 ms each)."""
     now = datetime.now(UTC)
-    rows = [(e.path, e.table_name, e.day, e.rows, e.bytes, e.min_time, e.max_time, ingest_id, "active", now)
-            for e in entries]
-    if rows:
-        con.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    es = list(entries)
+    if not es:
+        return
+    ts = pa.timestamp("us", tz="UTC")  # as a bound datetime parameter: TIMESTAMPTZ, cast by DuckDB
+    con.register("new_files", pa.table({
+        "path": pa.array([e.path for e in es], pa.string()),
+        "table_name": pa.array([e.table_name for e in es], pa.string()),
+        "day": pa.array([e.day for e in es], pa.string()),
+        "rows": pa.array([e.rows for e in es], pa.int64()),
+        "bytes": pa.array([e.bytes for e in es], pa.int64()),
+        "min_time": pa.array([e.min_time for e in es], ts),
+        "max_time": pa.array([e.max_time for e in es], ts),
+        "ingest_id": pa.array([ingest_id] * len(es), pa.string()),
+        "status": pa.array(["active"] * len(es), pa.string()),
+        "changed_at": pa.array([now] * len(es), ts),
+    }))
+    try:
+        con.execute("INSERT INTO files SELECT * FROM new_files")
+    finally:
+        con.unregister("new_files")
 
 
 def recover(root: Path, con: duckdb.DuckDBPyConnection, grace: float = RETIRE_GRACE_SECONDS) -> dict[str, int]:
