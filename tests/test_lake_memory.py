@@ -47,9 +47,9 @@ def test_a_small_day_run_does_not_keep_its_whole_batch_in_memory(tmp_path: Path)
 def test_compaction_groups_are_bounded_by_bytes_and_rows() -> None:
     rows = [(f"f{i}", 10_000) for i in range(10)]
     mb = 1 << 20
-    # 10 files of 60 MB each (uncompressed): never more than MERGE_BYTES at once
-    groups = _groups(rows, {p: 60 * mb for p, _n in rows})
-    assert len(groups) > 1 and all(len(g) * 60 * mb <= compact_module.MERGE_BYTES for g in groups)
+    # 10 files of 20 MB each (uncompressed): never more than MERGE_BYTES at once
+    groups = _groups(rows, {p: 20 * mb for p, _n in rows})
+    assert len(groups) > 1 and all(len(g) * 20 * mb <= compact_module.MERGE_BYTES for g in groups)
     assert len({p for g in groups for p in g}) >= 9  # (a last file alone is left as it is)
     # without sizes, the row bound alone (as before)
     assert _groups(rows) == [[p for p, _n in rows]]

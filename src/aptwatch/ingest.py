@@ -49,7 +49,7 @@ COMMIT_SOURCES = 64
 COMMIT_SECONDS = 2.0
 #: bytes of input per batch of sources read into one set of lake files (see `plan_batches`)
 BATCH_MIN_BYTES = 64 << 20
-BATCH_MAX_BYTES = 1 << 30
+BATCH_MAX_BYTES = 256 << 20
 BATCH_MAX_SOURCES = 4096
 
 

@@ -28,7 +28,7 @@ SMALL_FILE_ROWS = 250_000
 MERGE_ROWS = 1_000_000
 #: uncompressed bytes (Parquet metadata) merged at once at most: wide rows (Windows events carry their
 #: `raw` record and `data`, ~1.5-3 KB a row) would otherwise put up to ~3 GB in memory for MERGE_ROWS
-MERGE_BYTES = 192 << 20
+MERGE_BYTES = 64 << 20
 #: a partition is compacted when it has at least this many small files
 MIN_FILES = 4
 
@@ -100,7 +100,7 @@ def compact(root: Path, con: duckdb.DuckDBPyConnection, partitions: set[tuple[st
             seq += 1
             data = _read(root, table, group)
             data = data.sort_by([("time", "ascending"), ("event_id", "ascending")])
-            writer = PartitionWriter(root, f"{run_id}-{seq:04d}")
+            writer = PartitionWriter(root, f"{run_id}-{seq:04d}", slice_runs=True)  # `data` lives until close
             try:
                 writer.write(table, data)
                 new = writer.close()
@@ -108,8 +108,13 @@ def compact(root: Path, con: duckdb.DuckDBPyConnection, partitions: set[tuple[st
                 writer.abort()
                 raise
             _swap(con, group, new, run_id)
+            rows = data.num_rows
+            del data
+            # Arrow's allocator keeps freed memory for reuse; give it back between groups, or the peak
+            # RSS of compacting many partitions is the sum of their groups, not one group
+            pa.default_memory_pool().release_unused()
             report = CompactReport(report.partitions + 1, report.files_in + len(group),
-                                   report.files_out + len(new), report.rows + data.num_rows)
+                                   report.files_out + len(new), report.rows + rows)
     return report
 
 

@@ -95,9 +95,12 @@ class PartitionWriter:
     `close()` returns the entries to commit.
     """
 
-    def __init__(self, root: Path, stem: str) -> None:
+    def __init__(self, root: Path, stem: str, *, slice_runs: bool = False) -> None:
+        """`slice_runs`: the caller keeps every table it writes alive until `close` anyway (compaction),
+        so day runs are zero-copy slices of it; by default small runs are copied (see `write`)."""
         self.root = root
         self.stem = stem
+        self._slice_runs = slice_runs
         self._writers: OrderedDict[tuple[str, str], pq.ParquetWriter] = OrderedDict()
         self._paths: dict[tuple[str, str], str] = {}
         self._buffers: dict[tuple[str, str], list[pa.Table]] = {}
@@ -136,7 +139,7 @@ class PartitionWriter:
         for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
             k = int(sorted_keys[a])
             key = (table, day_label(None if k == _NO_DAY else k))
-            if order is None and 2 * (b - a) >= n:
+            if order is None and (self._slice_runs or 2 * (b - a) >= n):
                 self._buffer(key, data.slice(a, b - a), int(per_row * (b - a)))  # most of the table: zero-copy
             else:
                 # A copy of the run's rows (each row is copied once in all): a slice would keep the whole
