@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
@@ -461,8 +461,11 @@ def worker_context() -> BaseContext:
     Not 'fork': the parent holds the store lock's file descriptor and may run threads (DuckDB, Arrow).
     Not 'spawn' per worker: each would start an interpreter and import pyarrow, DuckDB and every source
     (~0.5 s of CPU each). The fork server is a fresh interpreter (it inherits no file descriptor but its
-    pipe) that imports once; workers fork from it in milliseconds, already warm.
+    pipe) that imports once; workers fork from it in milliseconds, already warm. Where there is no fork
+    server (Windows), 'spawn'.
     """
+    if "forkserver" not in get_all_start_methods():
+        return get_context("spawn")
     ctx = get_context("forkserver")
     ctx.set_forkserver_preload(WORKER_PRELOAD)
     return ctx
