@@ -90,7 +90,7 @@ def test_sigkill_midway_leaves_store_readable_and_rerun_is_exact(tmp_path: Path,
     lake = store_dir / "lake"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until it is writing, then kill it hard
-        if lake.exists() and sum(1 for _ in lake.rglob("*.parquet")) >= 3:
+        if lake.exists() and sum(1 for _ in lake.rglob("*.parquet")) >= 1:
             break
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
@@ -120,11 +120,13 @@ def test_two_writers_both_succeed_or_second_is_busy(tmp_path: Path, store_dir: P
     time.sleep(0.3)
     p2 = subprocess.Popen(_ingest_cmd(store_dir, *b), stderr=subprocess.PIPE, text=True)
     e1, e2 = p1.communicate()[1], p2.communicate()[1]
-    assert p1.returncode == 0, e1
-    assert p2.returncode in (0, 5), e2
-    expected = 6 * 30_000 + (6 * 30_000 if p2.returncode == 0 else 0)
-    if p2.returncode == 5:
-        assert "store is busy" in e2
+    # p1 normally takes the lock first; on a loaded machine its start-up can take longer than 0.3 s and
+    # p2 wins: either way one succeeds and the other succeeds too or says the store is busy
+    assert (p1.returncode, p2.returncode) in ((0, 0), (0, 5), (5, 0)), (e1, e2)
+    expected = 6 * 30_000 * [p1.returncode, p2.returncode].count(0)
+    for code, err in ((p1.returncode, e1), (p2.returncode, e2)):
+        if code == 5:
+            assert "store is busy" in err
     assert count(Store.open(store_dir)) == expected
     # with --wait, a second writer queues and both succeed
     c = [make_jsonl(tmp_path / f"c{i}.jsonl", 30_000, seed=200 + i) for i in range(3)]
@@ -190,8 +192,12 @@ def test_events_view_spans_tables_with_common_columns(tmp_path: Path, store_dir:
             assert s.sql(f'SELECT * FROM "{t.name}"').column_names == t.column_names
 
 
-def test_compaction_merges_small_files_and_keeps_every_event(tmp_path: Path, store_dir: Path) -> None:
+def test_compaction_merges_small_files_and_keeps_every_event(tmp_path: Path, store_dir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from aptwatch import ingest as ingest_module
     from aptwatch.store.compact import MIN_FILES
+
+    monkeypatch.setattr(ingest_module, "BATCH_MAX_SOURCES", 1)  # one set of files per source, as before batching
 
     files = [make_jsonl(tmp_path / f"s{i}.jsonl", 100, seed=i, start=1709287200.0 + i * 1000)
              for i in range(MIN_FILES + 2)]

@@ -16,7 +16,6 @@ Bad input never stops a file:
 from __future__ import annotations
 
 import bisect
-import gc
 import os
 import shutil
 import struct
@@ -30,7 +29,8 @@ from evtx import PyEvtxParser
 
 from aptwatch.model.records import IngestWarning, TableBatch
 from aptwatch.sources.base import ReadContext, Source
-from aptwatch.sources.windows.builder import WinBatchBuilder
+from aptwatch.sources.windows.builder import WinBatchBuilder, gc_paused
+from aptwatch.sources.windows.evtxfast import split_record
 from aptwatch.sources.windows.evtxjson import split_fast
 
 MAGIC = b"ElfFile\x00"
@@ -148,21 +148,13 @@ def _read(path: str, ctx: ReadContext) -> Iterator[TableBatch | IngestWarning]:
         # across a `yield` (other code runs then).
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
-            # The batch keeps ~50k parsed events alive; the cyclic GC would traverse them again and
-            # again (a third of the loop's time) although they hold no cycles. Paused only while
-            # filling, never across a yield.
-            gc_was_enabled = gc.isenabled()
-            gc.disable()
-            try:
+            with gc_paused():
                 _fill(records, builder, state)
-            finally:
-                if gc_was_enabled:
-                    gc.enable()
         for w in caught:
             if issubclass(w.category, RuntimeWarning):
                 yield IngestWarning("evtx_error", str(w.message)[:500], state.last_record)
         yield from state.drain()
-        yield from builder.flush()
+        yield from builder.finish()
 
 
 class RecordRuns:
@@ -171,11 +163,12 @@ class RecordRuns:
 
     def __init__(self) -> None:
         self._starts: list[int] = []
-        self._ends: list[int] = []  # inclusive
+        #: inclusive ends of the runs; the reader extends the last run itself (the common case, inlined)
+        self.ends: list[int] = []
 
     def add(self, x: int) -> bool:
         """Record x; False when it was already there."""
-        ends = self._ends
+        ends = self.ends
         if ends and x == ends[-1] + 1:  # the common case: the next record
             ends[-1] = x
             return True
@@ -214,45 +207,60 @@ class _State:
 
 
 def _fill(records: Any, builder: WinBatchBuilder, state: _State) -> None:
-    """Read records into the builder until it is full or the file ends. The hot loop."""
-    loads = orjson.loads
+    """Read records into the builder until it is full or the file ends. The hot loop: a record of the
+    common shape is split by `evtxfast.split_record`, any other by the reference (`_split_reference`)."""
     add = builder.add
+    split = split_record
     seen = state.seen
+    ends = seen.ends
     limit = builder.batch_rows
+    position = state.position
+    last = state.last_record
     n = 0
-    while n < limit:
-        try:
-            rec = next(records)
-        except StopIteration:
-            state.done = True
-            return
-        except RuntimeError as e:  # an error the package could not skip: the rest of the file is lost
-            state.problems.append(IngestWarning("evtx_error", f"parsing stopped: {e}"[:500], state.last_record))
-            state.done = True
-            return
-        n += 1
-        state.position += 1
-        record = rec["event_record_id"]
-        raw = rec["data"]
-        in_range = 0 <= record < _MAX_RECORD
-        if not in_range or not seen.add(record):
-            # Event ids are <source>-<record>: a corrupt (out of range) or repeated record number
-            # would collide, so such a record is stored under minus its position in the file.
-            state.problems.append(IngestWarning("duplicate_record" if in_range else "bad_record_number",
-                                                f"record number {record}; stored as record -{state.position} "
-                                                "(position in the file)", record if in_range else None))
-            record = -state.position
-        state.last_record = record
-        try:
-            ev = loads(raw)["Event"]
-            if ev.__class__ is not dict:
-                raise TypeError("Event is not an object")
-        except (orjson.JSONDecodeError, KeyError, TypeError) as e:
-            # kept (in `generic`, raw only) so nothing is lost; a package bug if it ever happens
-            state.problems.append(IngestWarning("bad_record", f"{type(e).__name__}: "
-                                                + IngestWarning.excerpt(raw), record))
-            add(record, None, None, None, None, None, {}, raw)
-            continue
-        time, computer, channel, provider, eid, fields = split_fast(ev)
-        add(record, time, computer, channel, provider, eid, fields, raw)
-    return
+    try:
+        while n < limit:
+            try:
+                rec = next(records)
+            except StopIteration:
+                state.done = True
+                return
+            except RuntimeError as e:  # an error the package could not skip: the rest of the file is lost
+                state.problems.append(IngestWarning("evtx_error", f"parsing stopped: {e}"[:500], last))
+                state.done = True
+                return
+            n += 1
+            position += 1
+            record = rec["event_record_id"]
+            raw = rec["data"]
+            if ends and record == ends[-1] + 1 and record < _MAX_RECORD:
+                ends[-1] = record  # the next record of a run (RecordRuns.add, inlined: the common case)
+            else:
+                in_range = 0 <= record < _MAX_RECORD
+                if not in_range or not seen.add(record):
+                    # Event ids are <source>-<record>: a corrupt (out of range) or repeated record number
+                    # would collide, so such a record is stored under minus its position in the file.
+                    state.problems.append(IngestWarning("duplicate_record" if in_range else "bad_record_number",
+                                                        f"record number {record}; stored as record -{position} "
+                                                        "(position in the file)", record if in_range else None))
+                    record = -position
+            last = record
+            parts = split(raw) or _split_reference(raw, record, state)
+            time, computer, channel, provider, eid, fields = parts
+            add(record, time, computer, channel, provider, eid, fields, raw)
+    finally:
+        state.position = position
+        state.last_record = last
+
+
+def _split_reference(raw: str, record: int, state: _State) -> tuple[Any, Any, Any, Any, int | None, dict[str, Any]]:
+    """The canonical pieces of any record (the reference path: orjson, then the general functions)."""
+    try:
+        ev = orjson.loads(raw)["Event"]
+        if ev.__class__ is not dict:
+            raise TypeError("Event is not an object")
+    except (orjson.JSONDecodeError, KeyError, TypeError) as e:
+        # kept (in `generic`, raw only) so nothing is lost; a package bug if it ever happens
+        state.problems.append(IngestWarning("bad_record", f"{type(e).__name__}: " + IngestWarning.excerpt(raw),
+                                            record))
+        return None, None, None, None, None, {}
+    return split_fast(ev)

@@ -26,6 +26,9 @@ from aptwatch.store.lake import FileEntry, PartitionWriter, insert_file_entries
 SMALL_FILE_ROWS = 250_000
 #: rows merged into one output file at most (bounds memory: the group is read whole)
 MERGE_ROWS = 1_000_000
+#: uncompressed bytes (Parquet metadata) merged at once at most: wide rows (Windows events carry their
+#: `raw` record and `data`, ~1.5-3 KB a row) would otherwise put up to ~3 GB in memory for MERGE_ROWS
+MERGE_BYTES = 64 << 20
 #: a partition is compacted when it has at least this many small files
 MIN_FILES = 4
 
@@ -38,20 +41,31 @@ class CompactReport:
     rows: int = 0
 
 
-def _groups(rows: list[tuple[str, int]]) -> list[list[str]]:
-    """Split (path, rows) into groups of at most MERGE_ROWS rows, keeping order."""
+def _groups(rows: list[tuple[str, int]], sizes: dict[str, int] | None = None) -> list[list[str]]:
+    """Split (path, rows) into groups of at most MERGE_ROWS rows and MERGE_BYTES bytes (`sizes`:
+    uncompressed bytes per path, when known), keeping order."""
+    sizes = sizes or {}
     groups: list[list[str]] = []
     cur: list[str] = []
     total = 0
+    total_bytes = 0
     for path, n in rows:
-        if cur and total + n > MERGE_ROWS:
+        b = sizes.get(path, 0)
+        if cur and (total + n > MERGE_ROWS or total_bytes + b > MERGE_BYTES):
             groups.append(cur)
-            cur, total = [], 0
+            cur, total, total_bytes = [], 0, 0
         cur.append(path)
         total += n
+        total_bytes += b
     if cur:
         groups.append(cur)
     return [g for g in groups if len(g) > 1]
+
+
+def _uncompressed_bytes(root: Path, path: str) -> int:
+    """Uncompressed size of a lake file's row groups (its footer only is read)."""
+    meta = pq.read_metadata(root / path)
+    return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
 
 
 def _read(root: Path, table: str, paths: Iterable[str]) -> pa.Table:
@@ -82,11 +96,11 @@ def compact(root: Path, con: duckdb.DuckDBPyConnection, partitions: set[tuple[st
     for (table, _day), files in sorted(by_part.items()):
         if len(files) < MIN_FILES:
             continue
-        for group in _groups(files):
+        for group in _groups(files, {p: _uncompressed_bytes(root, p) for p, _n in files}):
             seq += 1
             data = _read(root, table, group)
             data = data.sort_by([("time", "ascending"), ("event_id", "ascending")])
-            writer = PartitionWriter(root, f"{run_id}-{seq:04d}")
+            writer = PartitionWriter(root, f"{run_id}-{seq:04d}", slice_runs=True)  # `data` lives until close
             try:
                 writer.write(table, data)
                 new = writer.close()
@@ -94,8 +108,13 @@ def compact(root: Path, con: duckdb.DuckDBPyConnection, partitions: set[tuple[st
                 writer.abort()
                 raise
             _swap(con, group, new, run_id)
+            rows = data.num_rows
+            del data
+            # Arrow's allocator keeps freed memory for reuse; give it back between groups, or the peak
+            # RSS of compacting many partitions is the sum of their groups, not one group
+            pa.default_memory_pool().release_unused()
             report = CompactReport(report.partitions + 1, report.files_in + len(group),
-                                   report.files_out + len(new), report.rows + data.num_rows)
+                                   report.files_out + len(new), report.rows + rows)
     return report
 
 

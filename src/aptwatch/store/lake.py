@@ -95,9 +95,12 @@ class PartitionWriter:
     `close()` returns the entries to commit.
     """
 
-    def __init__(self, root: Path, stem: str) -> None:
+    def __init__(self, root: Path, stem: str, *, slice_runs: bool = False) -> None:
+        """`slice_runs`: the caller keeps every table it writes alive until `close` anyway (compaction),
+        so day runs are zero-copy slices of it; by default small runs are copied (see `write`)."""
         self.root = root
         self.stem = stem
+        self._slice_runs = slice_runs
         self._writers: OrderedDict[tuple[str, str], pq.ParquetWriter] = OrderedDict()
         self._paths: dict[tuple[str, str], str] = {}
         self._buffers: dict[tuple[str, str], list[pa.Table]] = {}
@@ -117,27 +120,38 @@ class PartitionWriter:
         days = day_numbers(data.column("time"))
         uniq = pc.unique(days).to_pylist()
         if len(uniq) == 1:
-            self._buffer((table, day_label(uniq[0])), data)
+            self._buffer((table, day_label(uniq[0])), data, data.get_total_buffer_size())
             return
-        # Several days: zero-copy slices of day runs; logs are mostly in time order, so sort
-        # (one copy) only when they are not (a filter per day would copy once per day).
+        # Several days: runs of days (logs are mostly in time order: sorted only when they are not; a filter
+        # per day would copy once per day), the main run zero-copy, the others copied (see below).
         keys = pc.fill_null(days, _NO_DAY).to_numpy(zero_copy_only=False)
+        n = data.num_rows
         if np.all(keys[1:] >= keys[:-1]):
-            ordered, sorted_keys = data, keys
+            order, sorted_keys = None, keys
         else:
             order = np.argsort(keys, kind="stable")
-            ordered = data.take(pa.array(order))
             sorted_keys = keys[order]
         starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
         ends = np.r_[starts[1:], len(sorted_keys)]
+        # bytes of a zero-copy run: its share of the table's buffers (`nbytes` of a slice walks every
+        # column's offsets, ~2 us per column per slice: more than the rest of the write)
+        per_row = data.get_total_buffer_size() / n
         for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
             k = int(sorted_keys[a])
-            self._buffer((table, day_label(None if k == _NO_DAY else k)), ordered.slice(a, b - a))
+            key = (table, day_label(None if k == _NO_DAY else k))
+            if order is None and (self._slice_runs or 2 * (b - a) >= n):
+                self._buffer(key, data.slice(a, b - a), int(per_row * (b - a)))  # most of the table: zero-copy
+            else:
+                # A copy of the run's rows (each row is copied once in all): a slice would keep the whole
+                # table in memory for as long as the run waits in its buffer (a small day partition waits
+                # until `close`), and a batch of many sources would pile up such tables.
+                part = data.take(pa.array(order[a:b] if order is not None else np.arange(a, b)))
+                self._buffer(key, part, part.get_total_buffer_size())
 
-    def _buffer(self, key: tuple[str, str], data: pa.Table) -> None:
+    def _buffer(self, key: tuple[str, str], data: pa.Table, size: int) -> None:
+        """Queue `data` (about `size` bytes) for its partition; flush what is over the bounds."""
         self._buffers.setdefault(key, []).append(data)
         self._buffered[key] = self._buffered.get(key, 0) + data.num_rows
-        size = data.nbytes
         self._bytes[key] = self._bytes.get(key, 0) + size
         self._total_bytes += size
         if self._buffered[key] >= ROW_GROUP_ROWS:
@@ -211,10 +225,11 @@ class PartitionWriter:
                 continue
             for key in sorted(keys, key=lambda k: k[1]):
                 parts = self._buffers.pop(key)
-                self._buffered.pop(key)
-                self._total_bytes -= self._bytes.pop(key, 0)
+                rows = self._buffered.pop(key)
+                size = self._bytes.pop(key, 0)
+                self._total_bytes -= size
                 for part in parts:
-                    self._buffer((table, MIXED_DAY), part)
+                    self._buffer((table, MIXED_DAY), part, size * part.num_rows // max(rows, 1))
 
     def abort(self) -> None:
         """Close and delete everything written (the source failed)."""
@@ -231,11 +246,28 @@ class PartitionWriter:
 
 
 def insert_file_entries(con: duckdb.DuckDBPyConnection, entries: Iterable[FileEntry], ingest_id: str) -> None:
+    """List files in the manifest (one statement: DuckDB's `executemany` runs one per row, ~0.5 ms each)."""
     now = datetime.now(UTC)
-    rows = [(e.path, e.table_name, e.day, e.rows, e.bytes, e.min_time, e.max_time, ingest_id, "active", now)
-            for e in entries]
-    if rows:
-        con.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    es = list(entries)
+    if not es:
+        return
+    ts = pa.timestamp("us", tz="UTC")  # as a bound datetime parameter: TIMESTAMPTZ, cast by DuckDB
+    con.register("new_files", pa.table({
+        "path": pa.array([e.path for e in es], pa.string()),
+        "table_name": pa.array([e.table_name for e in es], pa.string()),
+        "day": pa.array([e.day for e in es], pa.string()),
+        "rows": pa.array([e.rows for e in es], pa.int64()),
+        "bytes": pa.array([e.bytes for e in es], pa.int64()),
+        "min_time": pa.array([e.min_time for e in es], ts),
+        "max_time": pa.array([e.max_time for e in es], ts),
+        "ingest_id": pa.array([ingest_id] * len(es), pa.string()),
+        "status": pa.array(["active"] * len(es), pa.string()),
+        "changed_at": pa.array([now] * len(es), ts),
+    }))
+    try:
+        con.execute("INSERT INTO files SELECT * FROM new_files")
+    finally:
+        con.unregister("new_files")
 
 
 def recover(root: Path, con: duckdb.DuckDBPyConnection, grace: float = RETIRE_GRACE_SECONDS) -> dict[str, int]:

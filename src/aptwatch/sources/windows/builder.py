@@ -19,8 +19,10 @@ per-value Python only runs for the values Arrow cannot convert.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -48,6 +50,24 @@ _CONTEXT_KEYS = {"host_application": "Host Application", "user": "User", "engine
 _UPPER_GUID = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}")  # fixed length: linear
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch of events is read or finished.
+
+    A batch keeps ~20k parsed events (dicts of strings) alive, and reading or finishing it allocates
+    hundreds of thousands of objects: each allocation threshold crossed makes the collector traverse
+    every live event again (a quarter of the time) although they hold no reference cycles. Never hold
+    it across a `yield`: other code runs then, and GC state is process-wide.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def text(value: Any) -> str | None:
@@ -81,6 +101,15 @@ def guid_text(value: str) -> str:
 def _data_json(f: dict[str, Any]) -> bytes:
     """`data` (UTF-8 JSON) of the leftover fields: every value as Windows would render it (see `text`)."""
     for k, v in f.items():
+        if v.__class__ is not str:
+            break
+        if len(v) == 36 and v[8] == "-":  # a value replaced in place, the dict's size unchanged
+            f[k] = guid_text(v)
+    else:
+        # Only text (the common case): GUID spelling was the one rewrite left. (A regex over the JSON
+        # instead costs ~2x the serialisation.)
+        return orjson.dumps(f)
+    for k, v in f.items():  # again from the start: guid_text leaves a rewritten '{guid}' as it is
         c = v.__class__
         if c is str:
             if len(v) == 36 and v[8] == "-":
@@ -263,6 +292,11 @@ class WinBatchBuilder:
         g.rows.append((record, time, computer, channel, provider, event_id, fields, raw))
         self.rows += 1
 
+    def finish(self) -> list[TableBatch | IngestWarning]:
+        """`flush`, computed with the cyclic GC paused (see `gc_paused`); call it between yields."""
+        with gc_paused():
+            return list(self.flush())
+
     def flush(self) -> Iterator[TableBatch | IngestWarning]:
         """Everything added so far, as one TableBatch per table (plus warnings)."""
         per_table: dict[str, list[_Group]] = {}
@@ -273,75 +307,30 @@ class WinBatchBuilder:
         self._cache = {}
         self.rows = 0
         warnings: list[IngestWarning] = []
-        batches = [TableBatch(name, self._finish(groups, warnings)) for name, groups in per_table.items()]
+        parts = [_columns(groups) for groups in per_table.values()]
+        # Element-wise steps run once over the values of every table of the batch, not once per table:
+        # an Arrow compute call costs 2-60 us whatever its length (a regex is compiled per call), and a
+        # batch of a mixed log holds ~30 tables (docs/benchmarks.md, "Windows ingest speed").
+        self._times_all(parts, warnings)
+        for p, hosts in zip(parts, _fused([_string_array(p.computers) for p in parts], host_keys), strict=True):
+            p.cols["host"] = hosts
+        _derive_all(parts)
+        batches = [TableBatch(p.table.name, p.arrow()) for p in parts]
         yield from warnings
         yield from batches
 
-    # ------------------------------------------------------------------ finishing a table
-    def _finish(self, groups: list[_Group], warnings: list[IngestWarning]) -> pa.Table:
-        """One Arrow table from every group of one event table. Columns are built once per table
-        (Arrow calls cost ~20 us each, whatever the number of rows), from per-group segments."""
-        t = groups[0].table
-        rows = [r for g in groups for r in g.rows]
-        n = len(rows)
-        records = [r[0] for r in rows]
-        fl: list[dict[str, Any]] = [r[6] for r in rows]
-        cols: dict[str, pa.Array] = {
-            "record": pa.array(records, pa.int64()),
-            "time": self._times([r[1] for r in rows], records, warnings),
-            "host": host_keys(_string_array([r[2] for r in rows])),
-            "channel": _string_array([r[3] for r in rows]),
-            "provider": _string_array([r[4] for r in rows]),
-        }
-        codes = [r[5] for r in rows]
-        cols["event_code"], failed = _typed(codes, pa.int32())
-        for i in failed:
-            fl[i].setdefault("EventID", codes[i])
-        # per-group segments of every column the groups fill, in row order
-        values: dict[str, list[Any]] = {}
-        sources: dict[str, list[str | None]] = {}  # the field each value came from (for failures)
-        masks: dict[str, list[bool]] = {}  # rows a per-event derivation applies to
-        offset = 0
-        for g in groups:
-            em = g.em
-            k = len(g)
-            seg = fl[offset : offset + k]
-            if em is not None:
-                if em.special == "ps_classic":
-                    for f in seg:
-                        _ps_classic(f)
-                if em.action_by is not None:
-                    field_name, amap = em.action_by
-                    _put(values, "action", offset, n, [amap.get(text(f.get(field_name)) or "", em.action)
-                                                         for f in seg])
-                elif em.action is not None:
-                    _put(values, "action", offset, n, [em.action] * k)
-                for column, source in g.pairs:
-                    _put(values, column, offset, n, [f.pop(source, None) for f in seg])
-                    _put(sources, column, offset, n, [source] * k)
-                for column, value in em.const.items():
-                    if value == OUTCOME_FROM_STATUS:
-                        _put(masks, "outcome_from_status", offset, n, [True] * k)
-                    else:
-                        _put(values, column, offset, n, [value] * k)
-                if em.special == "ps_context":
-                    _put(masks, "ps_context", offset, n, [True] * k)
-                if t.name == "account" and em.action == "member_added":
-                    _put(masks, "member", offset, n, [True] * k)
-            offset += k
-        for column, vals in values.items():
-            arr, failed = _typed(vals, t.column(column).arrow_type)
-            for i in failed:  # a value the column type cannot hold stays in `data`, as logged
-                src = sources.get(column, [None] * n)[i]
-                if src is not None:
-                    fl[i].setdefault(src, vals[i])
-            cols[column] = arr
-        _derive(t, cols, {name: pa.array(m, pa.bool_()) for name, m in masks.items()})
-        # bytes straight into Arrow: orjson writes valid UTF-8, so the cast only checks it once, vectorised
-        cols["data"] = data_column(fl)
-        cols["raw"] = pa.array([r[7] for r in rows], pa.string())
-        names = [c for c in t.column_names if c in cols]
-        return pa.table([cols[c] for c in names], names=names)
+    def _times_all(self, parts: list[_Part], warnings: list[IngestWarning]) -> None:
+        """`time` of every part: one Arrow cast over all of them; when a value fails it, each part is
+        read on its own as before (so a bad time costs only its own table the slow path)."""
+        try:
+            values = pa.array([v for p in parts for v in p.times], pa.string())
+            arr = values.cast(pa.timestamp("ns", tz="UTC")).cast(pa.timestamp("us", tz="UTC"))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            for p in parts:
+                p.cols["time"] = self._times(p.times, p.records, warnings)
+            return
+        for p, part in zip(parts, _split(arr, [len(p.records) for p in parts]), strict=True):
+            p.cols["time"] = part
 
     def _times(self, values: list[Any], records: list[int], warnings: list[IngestWarning]) -> pa.Array:
         try:
@@ -357,6 +346,103 @@ class WinBatchBuilder:
                     text(v) or "(missing)"), rec))
             out.append(dt)
         return pa.array(out, pa.timestamp("us", tz="UTC"))
+
+
+class _Part:
+    """One event table of a batch while it is finished: its columns so far, and what later steps need."""
+
+    def __init__(self, table: Table, records: list[int], times: list[Any], computers: list[Any],
+                 fields: list[dict[str, Any]], raws: list[str]) -> None:
+        self.table = table
+        self.records = records
+        self.times = times
+        self.computers = computers
+        self.fields = fields
+        self.raws = raws
+        self.cols: dict[str, pa.Array] = {}
+        self.masks: dict[str, pa.Array] = {}
+
+    def arrow(self) -> pa.Table:
+        cols = self.cols
+        # bytes straight into Arrow: orjson writes valid UTF-8, so the cast only checks it once, vectorised
+        cols["data"] = data_column(self.fields)
+        cols["raw"] = pa.array(self.raws, pa.string())
+        names = [c for c in self.table.column_names if c in cols]
+        return pa.table([cols[c] for c in names], names=names)
+
+
+def _columns(groups: list[_Group]) -> _Part:
+    """The columns of one event table that do not need the other tables of the batch (see `flush`):
+    mapped fields cut out of the rows, typed, constants and the masks of per-event derivations."""
+    t = groups[0].table
+    rows = [r for g in groups for r in g.rows]
+    n = len(rows)
+    records, times, computers, channels, providers, codes, fl, raws = (list(c) for c in zip(*rows, strict=True))
+    p = _Part(t, records, times, computers, fl, raws)
+    cols = p.cols
+    cols["record"] = pa.array(records, pa.int64())
+    cols["channel"] = _string_array(channels)
+    cols["provider"] = _string_array(providers)
+    cols["event_code"], failed = _typed(codes, pa.int32())
+    for i in failed:
+        fl[i].setdefault("EventID", codes[i])
+    # per-group segments of every column the groups fill, in row order
+    values: dict[str, list[Any]] = {}
+    sources: dict[str, list[str | None]] = {}  # the field each value came from (for failures)
+    masks: dict[str, list[bool]] = {}  # rows a per-event derivation applies to
+    offset = 0
+    for g in groups:
+        em = g.em
+        k = len(g)
+        seg = fl[offset : offset + k]
+        if em is not None:
+            if em.special == "ps_classic":
+                for f in seg:
+                    _ps_classic(f)
+            if em.action_by is not None:
+                field_name, amap = em.action_by
+                _put(values, "action", offset, n, [amap.get(text(f.get(field_name)) or "", em.action)
+                                                     for f in seg])
+            elif em.action is not None:
+                _put(values, "action", offset, n, [em.action] * k)
+            for column, source in g.pairs:
+                _put(values, column, offset, n, [f.pop(source, None) for f in seg])
+                _put(sources, column, offset, n, [source] * k)
+            for column, value in em.const.items():
+                if value == OUTCOME_FROM_STATUS:
+                    _put(masks, "outcome_from_status", offset, n, [True] * k)
+                else:
+                    _put(values, column, offset, n, [value] * k)
+            if em.special == "ps_context":
+                _put(masks, "ps_context", offset, n, [True] * k)
+            if t.name == "account" and em.action == "member_added":
+                _put(masks, "member", offset, n, [True] * k)
+        offset += k
+    for column, vals in values.items():
+        arr, failed = _typed(vals, t.column(column).arrow_type)
+        for i in failed:  # a value the column type cannot hold stays in `data`, as logged
+            src = sources.get(column, [None] * n)[i]
+            if src is not None:
+                fl[i].setdefault(src, vals[i])
+        cols[column] = arr
+    p.masks = {name: pa.array(m, pa.bool_()) for name, m in masks.items()}
+    return p
+
+
+def _split(arr: pa.Array, lengths: list[int]) -> list[pa.Array]:
+    out = []
+    offset = 0
+    for n in lengths:
+        out.append(arr.slice(offset, n))
+        offset += n
+    return out
+
+
+def _fused(arrays: list[pa.Array], fn: Any) -> list[pa.Array]:
+    """fn (an element-wise Arrow function) over several arrays at the cost of one call."""
+    if len(arrays) <= 1:
+        return [fn(a) for a in arrays]
+    return _split(fn(pa.concat_arrays(arrays)), [len(a) for a in arrays])
 
 
 def _put(store: dict[str, list[Any]], column: str, offset: int, n: int, segment: list[Any]) -> None:
@@ -416,21 +502,34 @@ def _basename(arr: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(arr, pattern=r"^.*[\\/]", replacement="")
 
 
+def _hash_of(name: str) -> Any:
+    label = _HASH_PATTERNS[name]
+    pattern = rf"(?i)(?:^|,)\s*{label}=(?P<h>[0-9a-f]{{{_HASH_LEN[name]}}})(?:,|$)"
+    return lambda arr: pc.utf8_lower(pc.struct_field(pc.extract_regex(arr, pattern=pattern), [0]))
+
+
+def _derive_all(parts: list[_Part]) -> None:
+    """Columns computed from other columns, vectorised (see mapping.DERIVED): the element-wise ones
+    once over every table of the batch (`_fused`), the per-event ones per table (`_derive`)."""
+    guids = [(p, name) for p in parts for name in _GUID_COLUMNS if name in p.cols]
+    for (p, name), arr in zip(guids, _fused([p.cols[name] for p, name in guids], _canonical_guid), strict=True):
+        p.cols[name] = arr
+    names = [(p, "process_name", "process_path") for p in parts if "process_path" in p.cols
+             and p.table.has("process_name")]
+    names += [(p, "file_name", "path") for p in parts if "path" in p.cols and p.table.has("file_name")]
+    for (p, name, _src), arr in zip(names, _fused([p.cols[src] for p, _n, src in names], _basename), strict=True):
+        p.cols[name] = arr
+    hashed = [p for p in parts if "hashes" in p.cols and p.table.has("md5")]
+    for name in _HASH_PATTERNS:
+        for p, arr in zip(hashed, _fused([p.cols["hashes"] for p in hashed], _hash_of(name)), strict=True):
+            p.cols[name] = arr
+    for p in parts:
+        _derive(p.table, p.cols, p.masks)
+
+
 def _derive(t: Table, cols: dict[str, pa.Array], masks: dict[str, pa.Array]) -> None:
-    """Columns computed from other columns, vectorised (see mapping.DERIVED). `masks` marks the rows
-    of events that ask for a derivation (outcome from Status, 4103 ContextInfo, group membership)."""
-    for name in _GUID_COLUMNS:
-        if name in cols:
-            cols[name] = _canonical_guid(cols[name])
-    if "process_path" in cols and t.has("process_name"):
-        cols["process_name"] = _basename(cols["process_path"])
-    if "path" in cols and t.has("file_name"):
-        cols["file_name"] = _basename(cols["path"])
-    if "hashes" in cols and t.has("md5"):
-        for name, label in _HASH_PATTERNS.items():
-            pattern = rf"(?i)(?:^|,)\s*{label}=(?P<h>[0-9a-f]{{{_HASH_LEN[name]}}})(?:,|$)"
-            found = pc.struct_field(pc.extract_regex(cols["hashes"], pattern=pattern), [0])
-            cols[name] = pc.utf8_lower(found)
+    """The per-table derivations: `masks` marks the rows of events that ask for one (outcome from
+    Status, 4103 ContextInfo, group membership)."""
     if t.name == "auth" and "auth_package" in cols:
         derived = pc.utf8_lower(cols["auth_package"])
         cols["protocol"] = pc.coalesce(cols["protocol"], derived) if "protocol" in cols else derived
