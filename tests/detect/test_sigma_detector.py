@@ -17,7 +17,7 @@ from aptwatch.detect.sigma import ir
 from aptwatch.detect.sigma.compiler import compile_rules
 from aptwatch.detect.sigma.engine import Evaluator
 from aptwatch.detect.sigma.loader import load_rules
-from aptwatch.model.finding import Finding
+from aptwatch.model.finding import Finding, Severity
 from aptwatch.model.schema import EVENTS
 from aptwatch.store import Store
 from aptwatch.store.read import load_findings
@@ -394,3 +394,18 @@ def test_operating_system_product_keeps_rules_to_their_system(tmp_path: Path) ->
     # make_store's own source has format "test" (no operating system): every rule may match it
     assert got == sorted([("windows", "win"), ("linux", "win"), ("macos", "win"), ("linux", "lnx"),
                           ("windows", "any"), ("linux", "any"), ("macos", "any"), ("windows", "win2")])
+
+
+def test_minimum_level_defaults_to_low(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "whoami.yml").write_text(WHOAMI.replace("level: medium", "level: informational"))
+    (rules / "cmd.yml").write_text(WHOAMI.replace("11111111-1111-1111-1111-111111111111",
+                                                  "12121212-1212-1212-1212-121212121212")
+                                   .replace("whoami.exe", "cmd.exe").replace("title: Whoami", "title: Cmd")
+                                   .replace("level: medium", "level: low"))
+    store = make_store(tmp_path / "s", {"process": [_proc("C:\\w\\whoami.exe"), _proc("C:\\w\\cmd.exe")]})
+    rep = run_detectors(store, _settings(rules))
+    assert not rep.errors and [f.title for f in _findings(store)] == ["Cmd"]
+    run_detectors(store, _settings(rules, min_severity=Severity.INFORMATIONAL))
+    assert sorted(f.title for f in _findings(store)) == ["Cmd", "Whoami"]
