@@ -13,12 +13,6 @@ Routing of a rule to the store's event tables is decided from its log source:
   the Sysmon channel and the category's EventIDs, routed like a service;
 - other products' services with a natural table (Zeek conn/dns/http/...) -> that table.
 
-A `product` aptwatch has parsers for (windows, linux, macos, zeek) keeps a rule off events that
-a parser reading only another of those products' logs wrote (`PRODUCT_FORMATS`, on the `format`
-column): a macOS or Linux `process_creation` rule never runs over Windows EVTX, a Zeek rule never
-over Windows 5145 share events, a Windows rule never over auditd or Zeek. Events of generic
-parsers (jsonl, Wazuh, ...) and of other sensors stay open to every product's rules.
-
 Fields: a rule's field name is bound per table when SQL is rendered (`sql.py`): a column
 whose Sigma aliases list it, else the column of that name, else the key of the same name in
 `data` (so no rule silently misses an unmapped field). Pipeline conditions use `@column` to
@@ -144,22 +138,6 @@ def _windows_services() -> dict[str, Any]:
     return {**EXTRA_WINDOWS_SERVICES, **windows_logsource_mapping}
 
 
-#: Sigma products -> the parsers (the `format` column) that read only that product's logs
-PRODUCT_FORMATS: dict[str, tuple[str, ...]] = {
-    "windows": ("evtx", "evtx_json", "winevent_xml", "winlogbeat", "nxlog", "otrf", "azure_windows"),
-    "linux": ("auditd", "sysmon_linux", "authlog", "la_syslog"),
-    "macos": (),
-    "zeek": ("zeek_tsv", "zeek_json"),
-}
-
-
-def other_product_formats(product: str) -> list[str]:
-    """Formats of the known products other than `product` (empty for a product we do not know)."""
-    if product not in PRODUCT_FORMATS:
-        return []
-    return sorted(f for p, fs in PRODUCT_FORMATS.items() if p != product for f in fs)
-
-
 def windows_channels(service: str) -> list[str]:
     """Channels of a Windows `service` log source ([] when nobody knows it)."""
     v = _windows_services().get(service)
@@ -217,11 +195,6 @@ def build_pipeline(placeholders: Mapping[str, Sequence[str]] | None = None) -> P
         items.append(ProcessingItem(identifier=f"aptwatch_windows_{service}_filter",
                                     transformation=AddConditionTransformation({"@channel": list(channels)}),
                                     rule_conditions=[LogsourceCondition(product="windows", service=service)]))
-    for product in sorted(PRODUCT_FORMATS):
-        items.append(ProcessingItem(identifier=f"aptwatch_{product}_not_other_products",
-                                    transformation=AddConditionTransformation(
-                                        {"@format": cast(Any, other_product_formats(product))}, negated=True),
-                                    rule_conditions=[LogsourceCondition(product=product)]))
     for (product, service), table in sorted(SERVICE_TABLES.items()):
         items.append(ProcessingItem(identifier=f"aptwatch_{product}_{service}_table",
                                     transformation=SetStateTransformation(TABLES, (table,)),
