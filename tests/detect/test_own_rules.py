@@ -1,8 +1,8 @@
 """aptwatch's own Sigma rules (src/aptwatch/rules): each matches its positive event and not its negatives.
 
 The events are written here from the techniques' documented artefacts (field names and values as
-Windows logs them), not copied from any sample file; tests/detect/test_sigma_checks.py runs the
-rules over the real recordings.
+Windows logs them), not copied from any sample file; tests/detect/test_own_rules_real.py runs
+them over real recordings.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def share(rel: str, share_name: str = "\\\\*\\IPC$", ip: str = "10.1.1.5", acces
 # rule title -> (table, positive rows, negative rows)
 CASES: dict[str, tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = {
     "Remote Service Control Manager Access Over SMB": (
-        "file", [share("svcctl")], [share("svcctl", ip="::1"), share("srvsvc")]),
+        "file", [share("svcctl")], [share("svcctl", ip="::1"), share("spoolss")]),
     "Executable Written To An Administrative Share From Another Host": (
         "file", [share("Windows\\Temp\\tool.exe", "\\\\*\\ADMIN$"), share("x.ps1", "\\\\*\\C$")],
         [share("report.docx", "\\\\*\\C$"), share("tool.exe", "\\\\*\\ADMIN$", access="%%4416"),
@@ -168,6 +168,116 @@ CASES: dict[str, tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = {
           "signed": "true"},
          {"action": "image_load", "process_path": W32 + "svchost.exe", "image_loaded": W32 + "dwmapi.dll",
           "signed": "false"}]),
+    "Remote Thread Started Outside Any Loaded Module": (
+        "process_access", [{"action": "remote_thread", "source_path": "\\\\files\\tools\\m.exe",
+                            "target_path": "C:\\Windows\\explorer.exe", "start_module": ""},
+                           {"action": "remote_thread", "source_path": W32 + "WindowsPowerShell\\v1.0\\powershell.exe",
+                            "target_path": W32 + "notepad.exe"}],
+        [{"action": "remote_thread", "source_path": "C:\\Users\\a\\x.exe", "target_path": W32 + "notepad.exe",
+          "start_module": W32 + "kernel32.dll"},
+         {"action": "remote_thread", "source_path": "C:\\Users\\a\\x.exe", "target_path": "C:\\Users\\a\\x.exe",
+          "start_module": ""},
+         {"action": "access", "source_path": "C:\\Users\\a\\x.exe", "target_path": W32 + "notepad.exe",
+          "start_module": ""}]),
+    "PowerShell Language Mode Or Execution Policy Weakened In The Registry": (
+        "registry", [{"action": "delete", "target_object":
+                      "HKLM\\System\\CurrentControlSet\\Control\\SESSION MANAGER\\Environment\\__PSLockdownPolicy"},
+                     {"action": "set_value", "details": "Bypass", "target_object":
+                      "HKLM\\SOFTWARE\\Microsoft\\PowerShell\\1\\ShellIds\\Microsoft.PowerShell\\ExecutionPolicy"}],
+        [{"action": "set_value", "details": "DWORD (0x00000004)", "target_object":
+          "HKLM\\System\\CurrentControlSet\\Control\\Session Manager\\Environment\\__PSLockdownPolicy"},
+         {"action": "set_value", "details": "AllSigned", "target_object":
+          "HKLM\\SOFTWARE\\Microsoft\\PowerShell\\1\\ShellIds\\Microsoft.PowerShell\\ExecutionPolicy"}]),
+    "Kernel Driver File Written By A Process Outside System Folders": (
+        "file", [{"action": "create", "process_path": "C:\\Users\\Public\\loader.exe",
+                  "path": W32 + "drivers\\RTCore64.sys"}],
+        [{"action": "create", "process_path": W32 + "DriverStore\\x.exe", "path": W32 + "drivers\\a.sys"},
+         {"action": "create", "process_path": "C:\\Users\\Public\\loader.exe", "path": W32 + "drivers\\etc\\hosts"}]),
+    "NTFS Transaction Used By A Process Outside System Folders": (
+        "generic", [{"channel": SEC, "event_code": 4985, "data": {"ProcessName": "C:\\ProgramData\\d.exe"}}],
+        [{"channel": SEC, "event_code": 4985, "data": {"ProcessName": W32 + "msiexec.exe"}}]),
+    "Winsock Layered Service Provider Installed": (
+        "generic", [{"channel": "Microsoft-Windows-Winsock-WS2HELP/Operational", "event_code": 1,
+                     "data": {"LSPName": "X LSP", "Installer": W32 + "MsiExec.exe"}}],
+        [{"channel": "Microsoft-Windows-Winsock-WS2HELP/Operational", "event_code": 2},
+         {"channel": SYS, "event_code": 1}]),
+    "Internet Explorer Administration Kit Pending GPO Registered": (
+        "registry", [{"action": "set_value", "target_object":
+                      "HKU\\S-1-5-21-1\\Software\\Microsoft\\IEAK\\GroupPolicy\\PendingGPOs\\Path1"}],
+        [{"action": "set_value", "target_object": "HKU\\S-1-5-21-1\\Software\\Microsoft\\IEAK\\Other"}]),
+    "Unexpected Child Process Of The Session Manager": (
+        "process", [{"action": "start", "parent_path": W32 + "smss.exe", "process_path": W32 + "cmd.exe"}],
+        [{"action": "start", "parent_path": W32 + "smss.exe", "process_path": W32 + "autochk.exe"},
+         {"action": "start", "parent_path": W32 + "services.exe", "process_path": W32 + "cmd.exe"}]),
+    "Per-User COM Server Registered From A User-Writable Folder": (
+        "registry", [{"action": "set_value", "details": "C:\\ProgramData\\demo.dll", "target_object":
+                      "HKU\\S-1-5-21-1_CLASSES\\CLSID\\{BCDE0395-E52F-467C-8E3D-C4579291692E}\\InprocServer32"
+                      "\\(Default)"}],
+        [{"action": "set_value", "details": "C:\\Program Files\\App\\a.dll", "target_object":
+          "HKU\\S-1-5-21-1_CLASSES\\CLSID\\{BCDE0395-E52F-467C-8E3D-C4579291692E}\\InprocServer32\\(Default)"},
+         {"action": "set_value", "details": "C:\\ProgramData\\demo.dll", "target_object":
+          "HKLM\\SOFTWARE\\Classes\\CLSID\\{BCDE0395-E52F-467C-8E3D-C4579291692E}\\InprocServer32\\(Default)"}]),
+    "Service Account Opening A Named Pipe Over Loopback SMB": (
+        "file", [{**share("pipey", ip="::1"), "subject_sid": "S-1-5-20"}],
+        [{**share("pipey", ip="10.1.1.5"), "subject_sid": "S-1-5-20"},
+         {**share("pipey", ip="::1"), "subject_sid": "S-1-5-21-1-1000"}]),
+    "Registry Symbolic Link Created By A Process Outside System Folders": (
+        "registry", [{"action": "set_value", "process_path": "C:\\Users\\u\\Desktop\\x.exe",
+                      "target_object": "HKLM\\SOFTWARE\\Microsoft\\DRM\\L\\SymbolicLinkValue"}],
+        [{"action": "set_value", "process_path": W32 + "svchost.exe",
+          "target_object": "HKLM\\SOFTWARE\\Microsoft\\DRM\\L\\SymbolicLinkValue"}]),
+    "System Folder Variable Overridden In The User Environment": (
+        "registry", [{"action": "set_value", "details": "c:\\users\\u\\appdata\\local\\temp",
+                      "target_object": "HKU\\S-1-5-21-1\\Volatile Environment\\SYSTEMROOT"},
+                     {"action": "set_value", "target_object": "HKCU\\Environment\\windir"}],
+        [{"action": "set_value",
+          "target_object": "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment\\windir"},
+         {"action": "set_value", "target_object": "HKU\\S-1-5-21-1\\Volatile Environment\\USERNAME"}]),
+    "Open Command Registered For A ProgID That Auto-Elevating Binaries Launch": (
+        "registry", [{"action": "set_value", "target_object":
+                      "HKU\\S-1-5-21-1_Classes\\ms-settings\\shell\\open\\command\\(Default)"},
+                     {"action": "create_key", "target_object":
+                      "HKCU\\Software\\Classes\\Launcher.SystemSettings\\shell\\open\\command"}],
+        [{"action": "set_value", "target_object": "HKLM\\SOFTWARE\\Classes\\mscfile\\shell\\open\\command\\(Default)"},
+         {"action": "set_value", "target_object": "HKU\\S-1-5-21-1_Classes\\txtfile\\shell\\open\\command"}]),
+    "Inbound Network Connection To A DCOM Lateral Movement Host Process": (
+        "network", [{"channel": SYSMON, "event_code": 3, "initiated": False,
+                     "process_path": "C:\\Windows\\explorer.exe",
+                     "src_ip": "10.0.2.17", "dst_ip": "10.0.2.16", "dst_port": 49158}],
+        [{"channel": SYSMON, "event_code": 3, "initiated": True, "process_path": "C:\\Windows\\explorer.exe",
+          "src_ip": "10.0.2.16", "dst_ip": "10.0.2.17", "dst_port": 443},
+         {"channel": SYSMON, "event_code": 3, "initiated": False, "process_path": "C:\\Windows\\explorer.exe",
+          "src_ip": "127.0.0.1", "dst_ip": "127.0.0.1", "dst_port": 49158}]),
+    "Web Server Process Connecting To A Remote Administration Port": (
+        "network", [{"channel": SYSMON, "event_code": 3, "initiated": True, "process_path": W32 + "inetsrv\\w3wp.exe",
+                     "src_ip": "127.0.0.1", "dst_ip": "127.0.0.1", "dst_port": 3389}],
+        [{"channel": SYSMON, "event_code": 3, "initiated": True, "process_path": W32 + "inetsrv\\w3wp.exe",
+          "src_ip": "10.0.0.5", "dst_ip": "10.0.0.9", "dst_port": 1433},
+         {"channel": SYSMON, "event_code": 3, "initiated": False, "process_path": W32 + "inetsrv\\w3wp.exe",
+          "src_ip": "10.0.0.5", "dst_ip": "10.0.0.9", "dst_port": 445}]),
+    "Computer Account Changed By An Anonymous Logon": (
+        "account", [{"channel": SEC, "event_code": 4742, "subject_sid": "S-1-5-7", "target_user": "DC01$"}],
+        [{"channel": SEC, "event_code": 4742, "subject_sid": "S-1-5-18", "target_user": "DC01$"}]),
+    "Netlogon Secure Channel Authentication Refused": (
+        "generic", [{"channel": SYS, "event_code": 5805, "provider": "NETLOGON"}],
+        [{"channel": SYS, "event_code": 5805, "provider": "Service Control Manager"},
+         {"channel": SYS, "event_code": 5719, "provider": "NETLOGON"}]),
+    "Remote Access To An Enumeration RPC Pipe (File Share Audit)": (
+        "file", [share("samr"), share("winreg")], [share("samr", ip="::1"), share("spoolss")]),
+    "Script Host Or Management Console Started As A DCOM Server": (
+        "process", [{"action": "start", "parent_path": W32 + "svchost.exe", "process_path": W32 + "mshta.exe",
+                     "command_line": W32 + "mshta.exe -Embedding"}],
+        [{"action": "start", "parent_path": "C:\\Windows\\explorer.exe", "process_path": W32 + "mshta.exe",
+          "command_line": "mshta.exe C:\\Users\\a\\x.hta"},
+         {"action": "start", "parent_path": W32 + "svchost.exe", "process_path": W32 + "slui.exe",
+          "command_line": W32 + "slui.exe -Embedding"}]),
+    "Accessibility Program Replaced By A Shell": (
+        "process", [{"action": "start", "process_path": W32 + "osk.exe", "description": "Windows Command Processor",
+                     "parent_path": W32 + "Utilman.exe"},
+                    {"action": "start", "process_path": W32 + "sethc.exe", "original_file_name": "PowerShell.EXE"}],
+        [{"action": "start", "process_path": W32 + "osk.exe", "description": "Accessibility On-Screen Keyboard",
+          "parent_path": W32 + "Utilman.exe"},
+         {"action": "start", "process_path": W32 + "cmd.exe", "description": "Windows Command Processor"}]),
 }
 
 
@@ -227,6 +337,12 @@ def _smb(i: int, dst: str, image: str = W32 + "WindowsPowerShell\\v1.0\\powershe
             "process_path": image, "host": "ws7", "record": 100 + i, "time": T0 + timedelta(seconds=5 * i)}
 
 
+def _query(i: int, guid: str, src: str, target: str) -> dict[str, Any]:
+    return {"channel": SYSMON, "event_code": 10, "action": "access", "granted_access": "0x1410",
+            "source_process_guid": guid, "source_path": src, "target_path": target, "host": "ws9",
+            "record": 500 + i, "time": T0 + timedelta(seconds=i)}
+
+
 def test_own_correlations_fire_on_spraying_and_sweeps_only(tmp_path: Path) -> None:
     users = ["adm", "bob", "eve", "svc_sql", "backup"]
     store: Store = make_store(tmp_path / "s", {
@@ -234,6 +350,9 @@ def test_own_correlations_fire_on_spraying_and_sweeps_only(tmp_path: Path) -> No
         + [_auth_fail(10 + i, "10.0.0.77", "carol", 4771, "0x18") for i in range(8)],  # one account: not
         "network": [_smb(i, f"10.2.0.{i}") for i in range(12)]  # 12 hosts: sweep
         + [_smb(50 + i, "10.3.0.1", W32 + "svchost.exe") for i in range(20)],  # one host: not
+        "process_access": [_query(i, "{G1}", "D:\\m.exe", f"C:\\Apps\\p{i}.exe") for i in range(25)]  # ps
+        + [_query(30 + i, "{G2}", "D:\\x.exe", W32 + "notepad.exe") for i in range(25)]  # one target: not
+        + [_query(60 + i, "{G3}", W32 + "taskmgr.exe", f"C:\\Apps\\p{i}.exe") for i in range(25)],  # system
     })
     rep = run_detectors(store, DetectSettings(options={"sigma_builtin": True}))
     assert not rep.errors and not rep.failed
@@ -245,4 +364,12 @@ def test_own_correlations_fire_on_spraying_and_sweeps_only(tmp_path: Path) -> No
         ("Kerberos Password Spraying Or Account Enumeration", (("IpAddress", "10.0.0.66"),)),
         ("SMB Connections To Many Hosts In A Short Time",
          (("Computer", "ws7"), ("Image", W32 + "WindowsPowerShell\\v1.0\\powershell.exe"))),
+        ("Many Processes Queried By One Process", (("Computer", "ws9"), ("SourceProcessGUID", "{G1}"))),
     }
+
+
+def test_newer_defense_evasion_tags_map_to_ta0005() -> None:
+    """SigmaHQ's `attack.defense-impairment` / `attack.stealth` split Defense Evasion: both are TA0005."""
+    compiled = compile_rules(load_rules([BUILTIN_RULES]))
+    meta = next(r.meta for r in compiled.rules if r.meta.title == "Process Opened With Suspend-Resume Right Only")
+    assert meta.tactics == ("TA0005",) and meta.techniques == ("T1562.001",)

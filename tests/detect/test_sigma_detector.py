@@ -17,7 +17,7 @@ from aptwatch.detect.sigma import ir
 from aptwatch.detect.sigma.compiler import compile_rules
 from aptwatch.detect.sigma.engine import Evaluator
 from aptwatch.detect.sigma.loader import load_rules
-from aptwatch.model.finding import Finding
+from aptwatch.model.finding import Finding, Severity
 from aptwatch.model.schema import EVENTS
 from aptwatch.store import Store
 from aptwatch.store.read import load_findings
@@ -288,3 +288,93 @@ def test_work_is_chunked_by_ingest_runs_and_results_are_the_same(tmp_path: Path)
                                                                            "sigma_chunk_rows": 2}))
     assert rep.stats["sigma"]["work_units"] == 4 and rep.stats["sigma"]["matches"] == 7
     assert [f.extra["count"] for f in _findings(store)] == [7]
+
+
+def test_since_bounds_the_retro_hunt_and_a_wider_run_covers_the_rest(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "whoami.yml").write_text(WHOAMI)
+    old, new = T0 - timedelta(days=200), T0 - timedelta(days=2)
+    store = make_store(tmp_path / "s", {"process": [
+        _proc("C:\\w\\whoami.exe", host="old", time=old), _proc("C:\\w\\whoami.exe", host="new", time=new)]})
+    # --since 180d before T0: only the recent event is hunted
+    r1 = run_detectors(store, _settings(rules, since=T0 - timedelta(days=180)))
+    assert not r1.errors and r1.stats["sigma"]["matches"] == 1
+    assert {f.entities["host"] for f in _findings(store)} == {("new",)}
+    # the same window again: nothing left to evaluate
+    r2 = run_detectors(store, _settings(rules, since=T0 - timedelta(days=180)))
+    assert r2.stats["sigma"]["work_units"] == 0
+    # no bound: the old event is found now (the ingest run, only partly covered, is evaluated
+    # again in full) and the recent one is not counted twice
+    r3 = run_detectors(store, _settings(rules))
+    assert not r3.errors
+    assert sorted((f.entities["host"][0], f.extra["count"]) for f in _findings(store)) == [("new", 1), ("old", 1)]
+
+
+def test_temporal_correlation_in_any_order(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for i, (name, img) in enumerate([("first", "a.exe"), ("second", "b.exe")], 1):
+        (rules / f"{name}.yml").write_text(textwrap.dedent(f"""
+            title: {name}
+            id: 8888888{i}-8888-8888-8888-888888888888
+            name: {name}
+            logsource: {{category: process_creation, product: windows}}
+            detection:
+              sel:
+                Image|endswith: '\\{img}'
+              condition: sel
+            level: low
+        """))
+    (rules / "both.yml").write_text(textwrap.dedent("""
+        title: a and b
+        id: 99999999-9999-9999-9999-999999999999
+        correlation:
+          type: temporal
+          rules: [first, second]
+          group-by: [User]
+          timespan: 10m
+        level: high
+    """))
+    rows = [_proc("C:\\a.exe", user="u1", time=T0), _proc("C:\\b.exe", user="u1", time=T0 + timedelta(minutes=3)),
+            # reversed order still counts for temporal; too far apart (u3) or only one rule (u4) does not
+            _proc("C:\\b.exe", user="u2", time=T0), _proc("C:\\a.exe", user="u2", time=T0 + timedelta(minutes=1)),
+            _proc("C:\\a.exe", user="u3", time=T0), _proc("C:\\b.exe", user="u3", time=T0 + timedelta(hours=1)),
+            _proc("C:\\a.exe", user="u4", time=T0), _proc("C:\\a.exe", user="u4", time=T0 + timedelta(minutes=1))]
+    store = make_store(tmp_path / "s", {"process": rows})
+    rep = run_detectors(store, _settings(rules))
+    assert not rep.errors
+    found = [f for f in _findings(store) if f.title == "a and b"]
+    assert sorted(f.extra["correlation"]["group"]["User"] for f in found) == ["u1", "u2"]
+
+
+def test_rule_folders_configured_in_the_store(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "whoami.yml").write_text(WHOAMI)
+    store = make_store(tmp_path / "s", {"process": [_proc("C:\\w\\whoami.exe")]})
+    runner = CliRunner()
+    assert runner.invoke(app, ["rules", "add", str(rules), "--store", str(store.root)]).exit_code == 0
+    assert runner.invoke(app, ["rules", "add", str(tmp_path / "nope"), "--store", str(store.root)]).exit_code != 0
+    listed = runner.invoke(app, ["rules", "list", "--store", str(store.root)])
+    assert listed.exit_code == 0 and listed.stdout.split() == [str(rules.resolve())]
+    # no --rules: the configured folder runs
+    rep = run_detectors(store, DetectSettings(options={"sigma_builtin": False}))
+    assert not rep.errors and [f.title for f in _findings(store)] == ["Whoami"]
+    assert runner.invoke(app, ["rules", "remove", str(rules), "--store", str(store.root)]).exit_code == 0
+    assert runner.invoke(app, ["rules", "list", "--store", str(store.root)]).stdout.split() == []
+
+
+def test_minimum_level_defaults_to_low(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "whoami.yml").write_text(WHOAMI.replace("level: medium", "level: informational"))
+    (rules / "cmd.yml").write_text(WHOAMI.replace("11111111-1111-1111-1111-111111111111",
+                                                  "12121212-1212-1212-1212-121212121212")
+                                   .replace("whoami.exe", "cmd.exe").replace("title: Whoami", "title: Cmd")
+                                   .replace("level: medium", "level: low"))
+    store = make_store(tmp_path / "s", {"process": [_proc("C:\\w\\whoami.exe"), _proc("C:\\w\\cmd.exe")]})
+    rep = run_detectors(store, _settings(rules))
+    assert not rep.errors and [f.title for f in _findings(store)] == ["Cmd"]
+    run_detectors(store, _settings(rules, min_severity=Severity.INFORMATIONAL))
+    assert sorted(f.title for f in _findings(store)) == ["Cmd", "Whoami"]

@@ -41,6 +41,13 @@ EVENTS_ROWS: list[dict[str, Any]] = [
      "data": {"A": "Same", "B": "same", "C": "Sam", "Threat Name": "Tool:Win32/EICAR", "Q": "a\"b c\": d"}},
     {"record": 10, "process_path": "C:\\p\\z.exe", "command_line": "zzz", "event_code": 1,
      "parent_path": "C:\\p\\x.exe", "data": {"ParentProcessName": "C:\\q\\y.exe"}},
+    # 'IEX' in UTF-16BE and in UTF-16 with its byte-order mark, base64-encoded
+    {"record": 11, "process_path": SYS + "WindowsPowerShell\\v1.0\\powershell.exe",
+     "command_line": "powershell -enc AEkARQBY", "event_code": 1, "data": {"When": "2024-03-01T22:15:00Z"}},
+    {"record": 12, "process_path": SYS + "WindowsPowerShell\\v1.0\\powershell.exe",
+     "command_line": "powershell -enc //5JAEUAWAA=", "event_code": 1},
+    # a backtracking regex engine takes exponential time on this value with '^(a+)+$'
+    {"record": 13, "process_path": "C:\\x\\p.exe", "command_line": "a" * 5000 + "!", "event_code": 1},
 ]
 
 # (name, detection YAML body, expected records)
@@ -51,7 +58,7 @@ CASES: list[tuple[str, str, set[int]]] = [
     ("cased eq, right case", "sel:\n  Image|cased: 'C:\\Windows\\System32\\WhoAmI.exe'\ncondition: sel", {1}),
     ("cased contains", "sel:\n  CommandLine|cased|contains: 'WHOAMI'\ncondition: sel", set()),
     ("endswith", "sel:\n  Image|endswith: '\\WHOAMI.EXE'\ncondition: sel", {1}),
-    ("startswith", "sel:\n  CommandLine|startswith: 'POWERSHELL -'\ncondition: sel", {5}),
+    ("startswith", "sel:\n  CommandLine|startswith: 'POWERSHELL -'\ncondition: sel", {5, 11, 12}),
     ("contains", "sel:\n  CommandLine|contains: ' /C '\ncondition: sel", {7}),
     ("percent is literal", "sel:\n  CommandLine|contains: '50%'\ncondition: sel", {2}),
     ("underscore is literal", "sel:\n  CommandLine|contains: 'done_now'\ncondition: sel", {2}),
@@ -66,7 +73,7 @@ CASES: list[tuple[str, str, set[int]]] = [
      "sel:\n  Image|endswith: '/cmd'\nfilter:\n  CommandLine|contains: 'x'\ncondition: sel and not filter", {4}),
     ("NOT over a missing data field is true",
      "sel:\n  Image|endswith: '.exe'\nfilter:\n  NoSuchField: 'x'\ncondition: sel and not filter",
-     {1, 2, 3, 5, 6, 7, 8, 9, 10}),
+     {1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13}),
     ("nested NOT", "sel:\n  EventID: 1\nf1:\n  CommandLine|contains: 'a'\nf2:\n  Nope: 1\n"
                    "condition: sel and not (f1 and not f2)", {2, 4, 7, 8, 9, 10}),
     ("null matches missing", "sel:\n  CommandLine: null\ncondition: sel", {4}),
@@ -81,9 +88,18 @@ CASES: list[tuple[str, str, set[int]]] = [
     ("re without m", "sel:\n  MultiLine|re: '^second$'\ncondition: sel", set()),
     ("re|s", "sel:\n  MultiLine|re|s: 'first.second'\ncondition: sel", {1}),
     ("re without s", "sel:\n  MultiLine|re: 'first.second'\ncondition: sel", set()),
-    ("wide base64offset", "sel:\n  CommandLine|wide|base64offset|contains: 'IEX'\ncondition: sel", {5}),
+    # 12 too: after its byte-order mark, record 12 holds the UTF-16LE bytes at an offset base64offset covers
+    ("wide base64offset", "sel:\n  CommandLine|wide|base64offset|contains: 'IEX'\ncondition: sel", {5, 12}),
     ("base64offset negative", "sel:\n  CommandLine|wide|base64offset|contains: 'EVIL'\ncondition: sel", set()),
     ("base64", "sel:\n  CommandLine|base64|contains: 'whoami'\ncondition: sel", set()),
+    ("utf16be base64offset", "sel:\n  CommandLine|utf16be|base64offset|contains: 'IEX'\ncondition: sel", {11}),
+    ("utf16 (with BOM) base64", "sel:\n  CommandLine|utf16|base64|contains: 'IEX'\ncondition: sel", {12}),
+    ("pathological regex, no match, linear time", "sel:\n  CommandLine|re: '^(a+)+$'\ncondition: sel", set()),
+    ("pathological regex, match", "sel:\n  CommandLine|re: '^(a+)+!$'\ncondition: sel", {13}),
+    ("neq is case-insensitive", "sel:\n  Image|endswith: 'powershell.exe'\n"
+     "  CommandLine|neq: 'POWERSHELL -ENC SQBFAFGA'\ncondition: sel", {11, 12}),
+    ("timestamp part hour", "sel:\n  When|hour: 22\ncondition: sel", {11}),
+    ("timestamp part hour negative", "sel:\n  When|hour: 21\ncondition: sel", set()),
     ("windash matches en dash", "sel:\n  CommandLine|windash|contains: ' -add'\ncondition: sel", {6}),
     ("windash negative", "sel:\n  CommandLine|windash|contains: ' -del'\ncondition: sel", set()),
     ("cidr", "sel:\n  IpAddress|cidr: '10.0.0.0/8'\ncondition: sel", {5}),

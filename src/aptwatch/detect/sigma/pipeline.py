@@ -130,6 +130,7 @@ EXTRA_WINDOWS_SERVICES: dict[str, str] = {
     "rdpcorets": "Microsoft-Windows-RemoteDesktopServices-RdpCoreTS/Operational",
     "terminalservices-remoteconnectionmanager":
         "Microsoft-Windows-TerminalServices-RemoteConnectionManager/Operational",
+    "winsock-ws2help": "Microsoft-Windows-Winsock-WS2HELP/Operational",
 }
 
 
