@@ -365,6 +365,37 @@ def test_rule_folders_configured_in_the_store(tmp_path: Path) -> None:
     assert runner.invoke(app, ["rules", "list", "--store", str(store.root)]).stdout.split() == []
 
 
+def test_operating_system_product_keeps_rules_to_their_system(tmp_path: Path) -> None:
+    """A macOS or Linux rule never matches Windows EVTX events, a Windows rule never auditd's;
+    events of generic parsers (jsonl) stay open to every product's rules."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for i, product in enumerate(["windows", "linux", "macos"], 1):
+        (rules / f"{product}.yml").write_text(textwrap.dedent(f"""
+            title: space at the end ({product})
+            id: 5555555{i}-5555-5555-5555-555555555555
+            logsource: {{category: process_creation, product: {product}}}
+            detection:
+              sel:
+                CommandLine|endswith: ' '
+              condition: sel
+            level: low
+        """))
+    store = make_store(tmp_path / "s", {"process": [_proc("C:\\w\\a.exe", command_line="a ", host="win")]})
+    add_source(store, "audit.log", [batch("process", [_proc("/usr/bin/a", command_line="a ", host="lnx")])],
+               fmt="auditd")
+    add_source(store, "events.jsonl", [batch("process", [_proc("/bin/a", command_line="a ", host="any")])],
+               fmt="jsonl")
+    add_source(store, "more.evtx", [batch("process", [_proc("C:\\w\\b.exe", command_line="b ", host="win2")])],
+               fmt="evtx")
+    rep = run_detectors(store, _settings(rules))
+    assert not rep.errors
+    got = sorted((f.title.split("(")[1].rstrip(")"), f.entities["host"][0]) for f in _findings(store))
+    # make_store's own source has format "test" (no operating system): every rule may match it
+    assert got == sorted([("windows", "win"), ("linux", "win"), ("macos", "win"), ("linux", "lnx"),
+                          ("windows", "any"), ("linux", "any"), ("macos", "any"), ("windows", "win2")])
+
+
 def test_minimum_level_defaults_to_low(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()

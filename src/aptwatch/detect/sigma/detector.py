@@ -24,6 +24,7 @@ from aptwatch.detect.sigma import correlation, findings, state
 from aptwatch.detect.sigma.compiler import CompiledRule, CompiledSet, compile_rules
 from aptwatch.detect.sigma.engine import DEFAULT_TIMEOUT, Evaluator, empty_matches, rules_for_table
 from aptwatch.detect.sigma.loader import BUILTIN_RULES, load_rules
+from aptwatch.detect.sigma.pipeline import product_scope
 from aptwatch.detect.sigma.sql import Projection, render
 from aptwatch.detect.sigma.suppress import Suppression, from_rows, suppression_node
 from aptwatch.model.schema import EVENTS
@@ -46,6 +47,21 @@ def active_suppressions(writer: StoreWriter, now: datetime) -> list[Suppression]
 
 def _ts(t: datetime) -> str:
     return f"TIMESTAMPTZ {sql_str(t.astimezone(UTC).isoformat())}"
+
+
+def _by_product(units: Sequence[tuple[str, tuple[str, ...], list[CompiledRule]]],
+                ) -> list[tuple[str, tuple[str, ...], list[CompiledRule], str | None]]:
+    """Split each work unit by the rules' log source product: a Linux or macOS `process_creation` rule must
+    not run over Windows EVTX events of the same table (Sigma routes by product too). One evaluation per
+    product group keeps the batched evaluation's single scan per group (a per-rule condition would not)."""
+    out: list[tuple[str, tuple[str, ...], list[CompiledRule], str | None]] = []
+    for table, ingest_ids, unit_rules in units:
+        groups: dict[str | None, list[CompiledRule]] = {}
+        for r in unit_rules:
+            groups.setdefault(product_scope(r.meta.logsource[1]), []).append(r)
+        for group_scope, rules in sorted(groups.items(), key=lambda kv: kv[0] or ""):
+            out.append((table, ingest_ids, rules, group_scope))
+    return out
 
 
 def time_scope(settings: DetectSettings) -> str:
@@ -114,10 +130,12 @@ class SigmaDetector(Detector):
         n_matches = 0
         queries = 0
         timing: dict[str, float] = {"compile": round(t_compile, 3), "plan": round(time.monotonic() - t0 - t_compile, 3)}
-        for table, ingest_ids, unit_rules in units:
+        for table, ingest_ids, unit_rules, group_scope in _by_product(units):
             t_unit = time.monotonic()
             tbl = EVENTS[table]
             unit_scope = f"{scope} AND ingest_id IN ({', '.join(sql_str(i) for i in ingest_ids)})"
+            if group_scope:
+                unit_scope += f" AND {group_scope}"
 
             def extra(rule: CompiledRule, proj: Projection) -> str | None:
                 node = sup_of.get(rule.uid)

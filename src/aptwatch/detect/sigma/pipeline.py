@@ -138,6 +138,28 @@ def _windows_services() -> dict[str, Any]:
     return {**EXTRA_WINDOWS_SERVICES, **windows_logsource_mapping}
 
 
+#: Sigma products -> the parsers (the `format` column) that read only that product's logs. A rule of one
+#: of these products never runs over events another of them wrote (see `product_scope`); events of
+#: generic parsers (jsonl, Wazuh, Suricata, flows, ...) stay open to every product's rules.
+PRODUCT_FORMATS: dict[str, tuple[str, ...]] = {
+    "windows": ("evtx", "evtx_json", "winevent_xml", "winlogbeat", "nxlog", "otrf", "azure_windows"),
+    "linux": ("auditd", "sysmon_linux", "authlog", "la_syslog", "la_vmconnection"),
+    "macos": (),
+    "zeek": ("zeek_tsv", "zeek_json"),
+}
+
+
+def product_scope(product: str | None) -> str | None:
+    """SQL condition keeping a `product` rule off events of the other known products' parsers (None: no
+    condition, for a product aptwatch has no parser for). Applied once per group of rules sharing a product,
+    as the scope of their evaluation, so the batched evaluation stays one scan per group."""
+    key = (product or "").lower()
+    if key not in PRODUCT_FORMATS:
+        return None
+    others = sorted(f for p, fs in PRODUCT_FORMATS.items() if p != key for f in fs)
+    return "coalesce(format, '') NOT IN (" + ", ".join("'" + f + "'" for f in others) + ")"
+
+
 def windows_channels(service: str) -> list[str]:
     """Channels of a Windows `service` log source ([] when nobody knows it)."""
     v = _windows_services().get(service)
