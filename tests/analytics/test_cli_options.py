@@ -44,7 +44,7 @@ def test_detect_prints_a_note_when_a_short_recording_has_no_baseline(store_dir: 
                            logon(T0 + 600, "dc1", "pgustavo", "172.18.39.5", "0x2")]})
     r = runner.invoke(app, ["detect", "--store", str(store_dir)])
     assert r.exit_code == 0, r.output
-    assert "note: lateral: baseline learning since" in r.output and "learn_days=0" in r.output
+    assert "note: lateral: baseline learning for" in r.output and "learn_days=0" in r.output
     hunt = runner.invoke(app, ["detect", "--store", str(store_dir), "--set", "analytics.rebuild=true",
                                "--set", "analytics.learn_days=0"])
     assert hunt.exit_code == 0, hunt.output

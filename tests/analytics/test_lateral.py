@@ -106,7 +106,7 @@ def test_first_seen_edges_after_learning_period(store: Store) -> None:
     first, rep = detect(store, ["lateral"])
     assert [f for f in first if f.rule_id == "lateral.new_edge"] == []  # all learned
     # every edge first appeared inside the learning period: the run says first-seen rules were not applied
-    assert [n for n in rep.notes if n.startswith("lateral: baseline learning since") and "lateral.new_edge" in n]
+    assert [n for n in rep.notes if n.startswith("lateral: baseline learning for") and "lateral.new_edge" in n]
     t = T0 + 15 * day
     later_net = [{"time": t, "src_ip": "10.0.0.3", "dst_ip": f"10.0.0.{n}", "dst_port": 445, "conn_state": "SF"}
                  for n in (1, 2, 4)] + [{"time": t + 5, "src_ip": "10.0.0.1", "dst_ip": "10.0.0.100", "dst_port": 445,
@@ -147,7 +147,8 @@ def test_learning_note_only_while_new_events_fall_in_the_learning_period() -> No
     assert learn.note([start + timedelta(days=8)], "r") is None  # learned: silent
     assert Learning(None, 7).note([start], "r") is None  # nothing folded yet
     short = learn.note([start, start + timedelta(minutes=10)], "lateral.new_edge")
-    assert short is not None and "(0.01 of 7 days of history)" in short and "not applied to the new events;" in short
+    assert short is not None and "for 7 days from" in short and "(0.01 days of history so far)" in short
+    assert "not applied to the new events;" in short
     partial = learn.note([start + timedelta(days=6), start + timedelta(days=9)], "r")
     assert partial is not None and "the new events before 2024-01-08 00:00Z" in partial
     assert Learning(start, 0).note([start], "r") is None  # learn_days=0: every key judged

@@ -137,7 +137,8 @@ def test_short_otrf_recording_content_rules_fire_first_seen_rules_say_they_are_l
     session = [f for f in findings if f.rule_id == "lateral.remote_exec_session"]
     assert session and "172.18.39.5" in session[0].entities["src_ip"] and "T1047" in session[0].techniques
     assert [f for f in findings if f.rule_id == "lateral.new_edge"] == []
-    assert any(n.startswith("lateral: baseline learning since 2020-08-06") and "learn_days=0" in n for n in rep.notes)
+    assert any(n.startswith("lateral: baseline learning for 7 days from 2020-08-06") and "learn_days=0" in n
+               for n in rep.notes)
     assert any(n.startswith("exfil: 1 UTC day(s)") for n in rep.notes)
     hunt = store_with(tmp_path / "b", *paths)
     findings, rep = detect(hunt, ["lateral"], **{"analytics.learn_days": 0})

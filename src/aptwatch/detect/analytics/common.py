@@ -270,8 +270,8 @@ class Learning:
         newest = max(times)
         history = max(0.0, (newest - self.start).total_seconds() / 86400)
         scope = "the new events" if newest < until else f"the new events before {until:%Y-%m-%d %H:%M}Z"
-        return (f"baseline learning since {self.start:%Y-%m-%d %H:%M}Z ({history:.2f} of {self.days:g} days of "
-                f"history): first-seen rules ({rules}) were not applied to {scope}; content rules were. "
+        return (f"baseline learning for {self.days:g} days from {self.start:%Y-%m-%d %H:%M}Z ({history:.2f} days "
+                f"of history so far): first-seen rules ({rules}) were not applied to {scope}; content rules were. "
                 "To hunt in a lone recording with no history, --set analytics.learn_days=0 reports every "
                 "key of the recording as first seen.")
 
