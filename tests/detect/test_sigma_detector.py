@@ -409,3 +409,17 @@ def test_minimum_level_defaults_to_low(tmp_path: Path) -> None:
     assert not rep.errors and [f.title for f in _findings(store)] == ["Cmd"]
     run_detectors(store, _settings(rules, min_severity=Severity.INFORMATIONAL))
     assert sorted(f.title for f in _findings(store)) == ["Cmd", "Whoami"]
+
+
+def test_product_scope_comes_from_the_sources() -> None:
+    """Each known product's rules are kept off exactly the formats whose sources declare another product."""
+    from aptwatch.detect.sigma.pipeline import product_formats, product_scope
+    from aptwatch.sources import SOURCES
+
+    formats = product_formats()
+    assert "evtx" in formats["windows"] and "auditd" in formats["linux"] and "zeek_tsv" in formats["zeek"]
+    assert product_scope("aws") is None  # no parser of that product: no condition
+    macos = product_scope("macos")
+    assert macos is not None
+    for s in SOURCES:
+        assert (f"'{s.name}'" in macos) == (s.product not in (None, "macos")), s.name

@@ -656,6 +656,7 @@ class AuditHandler(MessageHandler):
 
 class Auditd(Source):
     name = "auditd"
+    product = "linux"
     description = ("Linux audit logs (audit.log, audispd/audisp-syslog/auoms records in syslog): records joined "
                    "into events -> process, network, auth, account, generic.")
     priority = 20

@@ -384,6 +384,7 @@ class AuthHandler(MessageHandler):
 
 class AuthLog(Source):
     name = "authlog"
+    product = "linux"
     description = ("auth.log / secure / syslog text (RFC 3164, RFC 5424, ISO timestamps): sshd, sudo, su, login, "
                    "logind, account tools, cron -> auth, account, process; audit and Sysmon lines to their "
                    "parsers; the rest -> generic.")

@@ -127,6 +127,7 @@ class AzureConverter:
 
 class AzureWindows(Source):
     name = "azure_windows"
+    product = "windows"
     description = "Windows events exported from Azure Log Analytics / Sentinel (SecurityEvent, Event, WindowsEvent)."
     priority = 30
 

@@ -220,6 +220,10 @@ class Source(ABC):
     description: ClassVar[str]
     #: sniffing order: lower first. Specific formats 10-40, broad ones 50-80, catch-alls 90+.
     priority: ClassVar[int] = 50
+    #: the Sigma log source `product` whose logs this format holds (windows, linux, zeek, ...), or None for
+    #: formats that carry any product's events (generic JSON lines, alert and flow exports): Sigma rules of
+    #: another known product never run over this format's events (detect/sigma/pipeline.py, product_scope)
+    product: ClassVar[str | None] = None
 
     @abstractmethod
     def sniff(self, head: bytes, name: str) -> bool:

@@ -47,6 +47,7 @@ _MAX_RECORD = 1 << 63
 
 class Evtx(Source):
     name = "evtx"
+    product = "windows"
     description = "Windows event log files (.evtx), any channel: Sysmon, Security, System, PowerShell, ..."
     priority = 10
 

@@ -41,6 +41,7 @@ def convert(obj: Any, builder: WinBatchBuilder) -> Canonical | None:
 
 class EvtxJson(Source):
     name = "evtx_json"
+    product = "windows"
     description = "Windows events rendered as JSON by the evtx crate (evtx_dump, pyevtx-rs, chainsaw dump)."
     priority = 30
 

@@ -80,6 +80,7 @@ def iter_json_rows(ctx: ReadContext) -> Iterator[tuple[int, str, dict[str, Any]]
 
 class LogAnalyticsSyslog(Source):
     name = "la_syslog"
+    product = "linux"
     description = ("Azure Log Analytics Syslog table as JSON lines: audit/AUOMS, Sysmon for Linux and auth "
                    "messages routed to their mappings.")
     priority = 15

@@ -29,6 +29,7 @@ COLUMNS: dict[str, tuple[str, int]] = {
 
 class LogAnalyticsVMConnection(Source):
     name = "la_vmconnection"
+    product = "linux"
     description = "Azure Log Analytics VMConnection table (VM insights) as JSON lines -> network."
     priority = 15
 

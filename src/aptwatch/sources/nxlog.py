@@ -34,6 +34,7 @@ def read_flat(ctx: ReadContext, what: str) -> Iterator[TableBatch | IngestWarnin
 
 class NXLog(Source):
     name = "nxlog"
+    product = "windows"
     description = "Windows events collected by NXLog (im_msvistalog JSON)."
     priority = 30
 

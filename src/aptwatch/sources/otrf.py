@@ -28,6 +28,7 @@ def is_otrf(o: dict[str, Any]) -> bool:
 
 class Otrf(Source):
     name = "otrf"
+    product = "windows"
     description = "OTRF Security-Datasets (Mordor) Windows host logs: flat JSON lines."
     priority = 29
 

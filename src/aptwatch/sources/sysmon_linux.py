@@ -177,6 +177,7 @@ class SysmonHandler(MessageHandler):
 
 class SysmonLinux(Source):
     name = "sysmon_linux"
+    product = "linux"
     description = "Sysmon for Linux events (XML in syslog lines) -> process, network, file, logging, generic."
     priority = 20
 

@@ -155,6 +155,7 @@ def iter_events(stream: IO[bytes]) -> Iterator[tuple[int, str] | IngestWarning]:
 
 class WinEventXml(Source):
     name = "winevent_xml"
+    product = "windows"
     description = "Windows events rendered as XML (wevtutil, Get-WinEvent ToXml, Event Viewer export, evtx_dump)."
     priority = 30
 

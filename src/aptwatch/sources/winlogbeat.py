@@ -75,6 +75,7 @@ def convert(obj: dict[str, Any], builder: WinBatchBuilder) -> Canonical | None:
 
 class Winlogbeat(Source):
     name = "winlogbeat"
+    product = "windows"
     description = "Windows events from Elastic winlogbeat / Elastic Agent (ECS `winlog.*`, or winlogbeat 6)."
     priority = 30
 

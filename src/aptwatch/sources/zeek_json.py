@@ -118,6 +118,7 @@ def compile_path(path: str, style: str) -> str:
 
 class ZeekJson(Source):
     name = "zeek_json"
+    product = "zeek"
     description = "Zeek logs as JSON lines (Zeek writer, Corelight, Elastic/Logstash de-dotted or nested keys)."
     priority = 30
 

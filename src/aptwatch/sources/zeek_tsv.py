@@ -184,6 +184,7 @@ def compile_block(block: _Block, name: str) -> str:
 
 class ZeekTsv(Source):
     name = "zeek_tsv"
+    product = "zeek"
     description = "Zeek logs, ASCII/TSV writer (#fields headers; any log path; gzip/archives in place)."
     priority = 20
 

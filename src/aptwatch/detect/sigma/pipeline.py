@@ -36,6 +36,8 @@ from sigma.processing.transformations import (
 )
 
 from aptwatch.model.schema import EVENT_TABLES
+from aptwatch.sources import SOURCES
+from aptwatch.store.duckdb import sql_str
 
 #: state key: tables a rule runs on (fixed by its category)
 TABLES = "aptwatch_tables"
@@ -138,15 +140,16 @@ def _windows_services() -> dict[str, Any]:
     return {**EXTRA_WINDOWS_SERVICES, **windows_logsource_mapping}
 
 
-#: Sigma products -> the parsers (the `format` column) that read only that product's logs. A rule of one
-#: of these products never runs over events another of them wrote (see `product_scope`); events of
-#: generic parsers (jsonl, Wazuh, Suricata, flows, ...) stay open to every product's rules.
-PRODUCT_FORMATS: dict[str, tuple[str, ...]] = {
-    "windows": ("evtx", "evtx_json", "winevent_xml", "winlogbeat", "nxlog", "otrf", "azure_windows"),
-    "linux": ("auditd", "sysmon_linux", "authlog", "la_syslog", "la_vmconnection"),
-    "macos": (),
-    "zeek": ("zeek_tsv", "zeek_json"),
-}
+#: Sigma products aptwatch knows the parsers of (each source declares its `product`; macOS has none yet,
+#: which still keeps macOS rules off the others' events). A rule of one of these products never runs
+#: over events another of them wrote (`product_scope`); events of formats with no product (generic JSON
+#: lines, Wazuh, Suricata, flows, ...) stay open to every product's rules.
+KNOWN_PRODUCTS: tuple[str, ...] = ("windows", "linux", "macos", "zeek")
+
+
+def product_formats() -> dict[str, tuple[str, ...]]:
+    """Known Sigma product -> the formats (the `format` column) whose sources read only that product's logs."""
+    return {p: tuple(sorted(s.name for s in SOURCES if s.product == p)) for p in KNOWN_PRODUCTS}
 
 
 def product_scope(product: str | None) -> str | None:
@@ -154,10 +157,10 @@ def product_scope(product: str | None) -> str | None:
     condition, for a product aptwatch has no parser for). Applied once per group of rules sharing a product,
     as the scope of their evaluation, so the batched evaluation stays one scan per group."""
     key = (product or "").lower()
-    if key not in PRODUCT_FORMATS:
+    if key not in KNOWN_PRODUCTS:
         return None
-    others = sorted(f for p, fs in PRODUCT_FORMATS.items() if p != key for f in fs)
-    return "coalesce(format, '') NOT IN (" + ", ".join("'" + f + "'" for f in others) + ")"
+    others = sorted(f for p, fs in product_formats().items() if p != key for f in fs)
+    return f"coalesce(format, '') NOT IN ({', '.join(sql_str(f) for f in others)})" if others else None
 
 
 def windows_channels(service: str) -> list[str]:
