@@ -18,7 +18,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -51,6 +51,10 @@ COMMIT_SECONDS = 2.0
 BATCH_MIN_BYTES = 64 << 20
 BATCH_MAX_BYTES = 256 << 20
 BATCH_MAX_SOURCES = 4096
+#: plain files at least this large whose size no stored source and no other input has are read before
+#: their SHA-256 is known: it is computed beside the parse (their content cannot already be in the
+#: ledger: equal content has equal size). A 1 GB file hashes in ~0.5 s that would otherwise come first.
+DEFER_HASH_MIN_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class Unreadable:
 class Candidate:
     ref: SourceRef
     size: int
+    #: empty when the hash is deferred: computed while the source is read (see `DEFER_HASH_MIN_BYTES`)
     sha256: str
     format: str | None
 
@@ -82,6 +87,8 @@ class IngestReport:
     by_table: Counter[str] = field(default_factory=Counter)
     #: (table, day) partitions that received files
     partitions: set[tuple[str, str]] = field(default_factory=set)
+    #: lake files written per table (paths under the store root)
+    files: dict[str, list[str]] = field(default_factory=dict)
     #: small files merged by the compaction that follows the ingest
     compacted: int = 0
     seconds: float = 0.0
@@ -161,13 +168,38 @@ def fingerprint(ref: SourceRef) -> tuple[str, int, bytes]:
     h = hashlib.sha256()
     size = 0
     head = b""
+    # one reused buffer: a fresh 1 MB bytes object per block costs page faults (~0.2 s per GB in all)
+    buf = memoryview(bytearray(1 << 20))
     with ref.open() as f:
-        while block := f.read(1 << 20):
+        while n := f.readinto(buf):  # type: ignore[attr-defined]  # every stream SourceRef.open returns has it
+            block = buf[:n]
             if len(head) < HEAD_BYTES:
-                head += block[: HEAD_BYTES - len(head)]
+                head += bytes(block[: HEAD_BYTES - len(head)])
             h.update(block)
-            size += len(block)
+            size += n
     return h.hexdigest(), size, head
+
+
+class _DeferredHash:
+    """The SHA-256 of a source whose hash the ingest deferred (see `DEFER_HASH_MIN_BYTES`), computed in a
+    thread while its parser starts: hashlib and the reads release the GIL, so it runs beside the parse,
+    not before it. `get()` waits for it; a read error surfaces there."""
+
+    def __init__(self, ref: SourceRef) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aptwatch-hash")
+        self._future = self._pool.submit(fingerprint, ref)
+        self._pool.shutdown(wait=False)
+
+    def get(self) -> str:
+        return self._future.result()[0]
+
+
+def _source_hash(cand: Candidate) -> Callable[[], str]:
+    """The candidate's SHA-256, as a call that may wait for a deferred hash (started here)."""
+    if cand.sha256:
+        sha = cand.sha256
+        return lambda: sha
+    return _DeferredHash(cand.ref).get
 
 
 # --------------------------------------------------------------------------------------
@@ -203,8 +235,10 @@ class _ParserError(Exception):
     """A parser raised (a bug): the source fails, the rest of its batch is read again without it."""
 
 
-def _read_into(cand: Candidate, writer: PartitionWriter, ingest_id: str, settings: IngestSettings) -> SourceCommit:
-    """Parse one source into `writer`; the commit it returns has no files (the caller adds them)."""
+def _read_into(cand: Candidate, sha: Callable[[], str], writer: PartitionWriter, ingest_id: str,
+               settings: IngestSettings) -> SourceCommit:
+    """Parse one source into `writer`; the commit it returns has no files (the caller adds them).
+    `sha` gives the source's SHA-256 (it may wait for a deferred hash: only conformed rows need it)."""
     assert cand.format is not None
     source = SOURCES[cand.format]
     ctx = ReadContext(cand.ref, cand.sha256, cand.size, settings)
@@ -212,7 +246,7 @@ def _read_into(cand: Candidate, writer: PartitionWriter, ingest_id: str, setting
     kept: list[tuple[int | None, str, str]] = []
     per_reason: Counter[str] = Counter()
     lo = hi = None
-    sha16 = cand.sha256[:16]
+    sha16 = ""
     try:
         for item in source.read(ctx):
             if isinstance(item, IngestWarning):
@@ -220,6 +254,7 @@ def _read_into(cand: Candidate, writer: PartitionWriter, ingest_id: str, setting
                 if per_reason[item.reason] <= settings.max_warnings_per_reason:
                     kept.append((item.position, item.reason, item.detail))
                 continue
+            sha16 = sha16 or sha()[:16]
             table = conform(item, sha16=sha16, display=cand.ref.display, ingest_id=ingest_id, fmt=source.name)
             writer.write(item.table, table)
             events += table.num_rows
@@ -231,11 +266,15 @@ def _read_into(cand: Candidate, writer: PartitionWriter, ingest_id: str, setting
         raise _ParserError(f"{type(e).__name__}: {e}") from e
     finally:
         ctx.cleanup()
+    try:
+        digest = sha()
+    except (OSError, EOFError, ValueError) as e:  # a deferred hash could not read the file
+        raise _ParserError(f"unreadable: {type(e).__name__}: {e}") from e
     for reason, count in per_reason.items():
         if count > settings.max_warnings_per_reason:
             kept.append((None, reason, f"{count - settings.max_warnings_per_reason} more '{reason}' warnings "
                                        "not stored (counted)"))
-    return SourceCommit(cand.sha256, cand.ref.display, cand.size, source.name, (), events, tuple(kept),
+    return SourceCommit(digest, cand.ref.display, cand.size, source.name, (), events, tuple(kept),
                         sum(per_reason.values()), lo, hi)
 
 
@@ -246,9 +285,10 @@ def _failed(cand: Candidate, detail: str) -> SourceCommit:
 
 def read_source(cand: Candidate, ingest_id: str, root: str, settings: IngestSettings) -> SourceCommit:
     """Parse one source into lake files (not yet visible). Never raises on bad input."""
-    writer = PartitionWriter(Path(root), f"{ingest_id}-{cand.sha256[:16]}")
+    sha = _source_hash(cand)
+    writer = PartitionWriter(Path(root), lambda: f"{ingest_id}-{sha()[:16]}")
     try:
-        commit = _read_into(cand, writer, ingest_id, settings)
+        commit = _read_into(cand, sha, writer, ingest_id, settings)
         files = writer.close()
     except _ParserError as e:
         writer.abort()
@@ -267,9 +307,12 @@ def read_sources(cands: Sequence[Candidate], ingest_id: str, root: str,
     dropped and its sources are read again one by one (the failing one reports its error)."""
     if len(cands) == 1:
         return [read_source(cands[0], ingest_id, root, settings)]
-    writer = PartitionWriter(Path(root), f"{ingest_id}-{cands[0].sha256[:16]}")
+    first = _source_hash(cands[0])
+    writer = PartitionWriter(Path(root), lambda: f"{ingest_id}-{first()[:16]}")
     try:
-        commits = [_read_into(c, writer, ingest_id, settings) for c in cands]
+        # a deferred hash starts when its source is read, not all at once
+        commits = [_read_into(c, first if i == 0 else _source_hash(c), writer, ingest_id, settings)
+                   for i, c in enumerate(cands)]
         files = writer.close()
     except _ParserError:
         writer.abort()
@@ -327,29 +370,41 @@ def ingest(
     ingest_id = new_ingest_id()
     report = IngestReport(ingest_id)
     with store.writer(command, wait=wait) as w:
-        # Internal ranges always come from the store's configuration (`--internal-net`, `save_networks`), so
-        # parsers (host keys of network records) and address context agree on what is internal.
-        settings = replace(settings or IngestSettings(), internal_networks=configured_networks(store).cidrs)
-        w.begin_ingest(ingest_id, command)
-        cands, problems = _classify(refs, named)
+        fps = _fingerprints(refs, defer=True)
+        # one state connection for the setup steps (each open of the state database costs ~10-40 ms)
+        with store.state.hold():
+            # Internal ranges always come from the store's configuration (`--internal-net`, `save_networks`), so
+            # parsers (host keys of network records) and address context agree on what is internal.
+            settings = replace(settings or IngestSettings(), internal_networks=configured_networks(store).cidrs)
+            w.begin_ingest(ingest_id, command)
+            stored = w.stored_sizes({fp[1] for fp in fps if isinstance(fp, tuple) and not fp[0]})
+            known = w.known_sources(fp[0] for fp in fps if isinstance(fp, tuple) and fp[0])
+        undeferred = _undefer(refs, fps, stored)
+        # content hashed only now (its size is stored or repeated): one more look at the ledger
+        known |= w.known_sources(fp[0] for fp, old in zip(undeferred, fps, strict=True)
+                                 if isinstance(fp, tuple) and fp[0] and fp != old)
+        cands, problems = _classify(refs, undeferred, named)
         todo: list[Candidate] = []
         seen: set[str] = set()
-        known = w.known_sources(c.sha256 for c in cands)
         for c in cands:
-            if c.sha256 in known or c.sha256 in seen:
+            if c.sha256 and (c.sha256 in known or c.sha256 in seen):
                 report.skipped += 1
             else:
                 seen.add(c.sha256)
                 todo.append(c)
         report.unknown = [src for src, _pos, reason, _d in problems if reason == "unknown_format"]
-        w.record_warnings(ingest_id, problems)
         report.warnings += len(problems)
         progress.start(len(todo), sum(c.size for c in todo))
-        _run(w, todo, ingest_id, str(store.root), settings, workers, progress, report)
-        if report.partitions:
-            report.compacted = w.compact(report.partitions).files_in
-        w.finish_ingest(ingest_id, report.skipped)
-        update_host_addresses(store)  # address context learns from what was just committed
+        pending = _run(w, todo, ingest_id, str(store.root), settings, workers, progress, report)
+        # one state connection for the closing steps too
+        with store.state.hold():
+            w.record_warnings(ingest_id, problems)  # files not read (unknown format, unreadable, empty)
+            w.commit_sources(ingest_id, pending)
+            if report.partitions:
+                report.compacted = w.compact(report.partitions).files_in
+            w.finish_ingest(ingest_id, report.skipped)
+            # address context learns from what was just committed (skipped when it cannot hold evidence)
+            update_host_addresses(store, written={ingest_id: report.files})
     report.seconds = time.monotonic() - t0
     return report
 
@@ -357,31 +412,57 @@ def ingest(
 Problem = tuple[str, int | None, str, str]  # (source, position, reason, detail)
 
 
-def _fingerprint_or_error(ref: SourceRef) -> tuple[str, int, bytes] | Exception:
+Fingerprint = tuple[str, int, bytes] | Exception | None  # (sha256 or "" when deferred, size, head)
+
+
+def _fingerprint_or_error(ref: SourceRef, defer: bool = False) -> tuple[str, int, bytes] | Exception:
+    """`fingerprint`; with `defer`, a plain file of at least DEFER_HASH_MIN_BYTES gets only its size and
+    head (no hash yet: see `_undefer`)."""
     try:
+        if defer and not ref.layers:
+            size = os.stat(ref.path).st_size
+            if size >= DEFER_HASH_MIN_BYTES:
+                return "", size, _head(ref)
         return fingerprint(ref)
     except (OSError, EOFError, ValueError) as e:
         return e
 
 
-def _fingerprints(refs: Sequence[SourceRef | Unreadable]) -> list[tuple[str, int, bytes] | Exception | None]:
+def _fingerprints(refs: Sequence[SourceRef | Unreadable], defer: bool = False,
+                  only: set[int] | None = None, prior: Sequence[Fingerprint] | None = None) -> list[Fingerprint]:
     """`fingerprint` of every readable ref (None for the others), in order, computed by a few threads:
-    SHA-256 and the reads release the GIL, and hashing runs before any parsing starts (~4 us per EVTX
-    record on one core, as much as the `evtx` package's whole parse)."""
-    readable = [r for r in refs if isinstance(r, SourceRef)]
-    threads = min(os.cpu_count() or 1, len(readable))
+    SHA-256 and the reads release the GIL (~4 us per EVTX record on one core, as much as the `evtx`
+    package's whole parse). `only`: indices to compute, the others are taken from `prior`."""
+    todo = [i for i, r in enumerate(refs) if isinstance(r, SourceRef) and (only is None or i in only)]
+    threads = min(os.cpu_count() or 1, len(todo))
+
+    def one(i: int) -> tuple[str, int, bytes] | Exception:
+        ref = refs[i]
+        assert isinstance(ref, SourceRef)
+        return _fingerprint_or_error(ref, defer)
+
     if threads > 1:
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            found = iter(list(pool.map(_fingerprint_or_error, readable)))
+            found = dict(zip(todo, pool.map(one, todo), strict=True))
     else:
-        found = iter([_fingerprint_or_error(r) for r in readable])
-    return [next(found) if isinstance(r, SourceRef) else None for r in refs]
+        found = {i: one(i) for i in todo}
+    return [found[i] if i in found else (prior[i] if prior is not None else None) for i in range(len(refs))]
 
 
-def _classify(refs: Sequence[SourceRef | Unreadable], named: set[str]) -> tuple[list[Candidate], list[Problem]]:
+def _undefer(refs: Sequence[SourceRef | Unreadable], fps: list[Fingerprint], stored: set[int]) -> list[Fingerprint]:
+    """Hash now the deferred files whose size the ledger (`stored`) or another input has: only those
+    can hold content already ingested (or ingested twice in this run), which must be skipped unread."""
+    sizes = Counter(fp[1] for fp in fps if isinstance(fp, tuple))
+    redo = {i for i, fp in enumerate(fps) if isinstance(fp, tuple) and not fp[0]
+            and (fp[1] in stored or sizes[fp[1]] > 1)}
+    return _fingerprints(refs, only=redo, prior=fps) if redo else fps
+
+
+def _classify(refs: Sequence[SourceRef | Unreadable], fps: Sequence[Fingerprint],
+              named: set[str]) -> tuple[list[Candidate], list[Problem]]:
     cands: list[Candidate] = []
     problems: list[Problem] = []
-    for ref, fp in zip(refs, _fingerprints(refs), strict=True):
+    for ref, fp in zip(refs, fps, strict=True):
         if isinstance(ref, Unreadable):
             problems.append((ref.display, None, "unreadable", ref.detail))
             continue
@@ -404,11 +485,13 @@ def _classify(refs: Sequence[SourceRef | Unreadable], named: set[str]) -> tuple[
 
 
 def _run(w: StoreWriter, todo: list[Candidate], ingest_id: str, root: str, settings: IngestSettings,
-         workers: int | None, progress: Progress, report: IngestReport) -> None:
+         workers: int | None, progress: Progress, report: IngestReport) -> list[SourceCommit]:
+    """Read every source; commit them in groups as they finish. Returns the last group, not yet committed."""
     pending: list[SourceCommit] = []
     last = time.monotonic()
 
-    def take(commits: list[SourceCommit], cands: list[Candidate]) -> None:
+    def take(commits: list[SourceCommit], cands: list[Candidate], more: bool) -> None:
+        """Count a finished batch; commit the pending group when it is big or old enough and more follow."""
         nonlocal last
         for commit, cand in zip(commits, cands, strict=True):
             progress.advance(cand.ref.display, cand.size)
@@ -425,8 +508,9 @@ def _run(w: StoreWriter, todo: list[Candidate], ingest_id: str, root: str, setti
             for f in commit.files:
                 report.by_table[f.table_name] += f.rows
                 report.partitions.add((f.table_name, f.day))
+                report.files.setdefault(f.table_name, []).append(f.path)
         # a batch is committed whole (its sources share files): checked after all of its commits
-        if len(pending) >= COMMIT_SOURCES or time.monotonic() - last > COMMIT_SECONDS:
+        if more and (len(pending) >= COMMIT_SOURCES or time.monotonic() - last > COMMIT_SECONDS):
             w.commit_sources(ingest_id, pending)
             pending.clear()
             last = time.monotonic()
@@ -434,8 +518,9 @@ def _run(w: StoreWriter, todo: list[Candidate], ingest_id: str, root: str, setti
     total = sum(c.size for c in todo)
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     if n_workers <= 1 or len(todo) <= 1 or total < PARALLEL_MIN_BYTES:
-        for batch in plan_batches(todo, 1):
-            take(read_sources(batch, ingest_id, root, settings), batch)
+        batches = plan_batches(todo, 1)
+        for i, batch in enumerate(batches):
+            take(read_sources(batch, ingest_id, root, settings), batch, i + 1 < len(batches))
     else:
         batches = plan_batches(todo, n_workers)
         with ProcessPoolExecutor(max_workers=min(n_workers, len(batches)), mp_context=worker_context()) as pool:
@@ -446,9 +531,9 @@ def _run(w: StoreWriter, todo: list[Candidate], ingest_id: str, root: str, setti
                     running[pool.submit(read_sources, batch, ingest_id, root, settings)] = batch
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    take(fut.result(), running.pop(fut))
-    if pending:
-        w.commit_sources(ingest_id, pending)
+                    batch = running.pop(fut)
+                    take(fut.result(), batch, bool(batches or running))
+    return pending  # the last group: committed by the caller with the ingest's closing steps
 
 
 #: modules the worker processes need, imported once by the fork server (see `worker_context`)

@@ -37,12 +37,14 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from aptwatch.context.networks import InternalNetworks, configured_networks, is_host_address, parse_ip
 from aptwatch.model.hosts import host_key
@@ -315,9 +317,44 @@ def derive_claims(store: Store, ingest_ids: Iterable[str],
     return _normalise(rows, networks), zones
 
 
-def update_host_addresses(store: Store, networks: InternalNetworks | None = None) -> AddressUpdate:
+#: event tables an evidence query reads (`_kind_queries`, `_dns_rows`, `_zone_query`); of `generic`, only rows of
+#: channel 'dhcp'
+EVIDENCE_TABLES = frozenset({"auth", "dhcp", "dns", "generic", "ids_alert", "network"})
+
+
+def may_hold_evidence(root: Path, written: Mapping[str, Sequence[str]]) -> bool:
+    """Whether the lake files an ingest run wrote (table -> paths under `root`) can hold address evidence.
+
+    Decided from the tables and, for `generic`, from the `channel` statistics in the files' footers (a
+    footer read, no scan): a run of JSON lines without a DHCP channel is absorbed without a query."""
+    for table, paths in written.items():
+        if table not in EVIDENCE_TABLES or not paths:
+            continue
+        if table != "generic":
+            return True
+        for path in paths:
+            try:
+                meta = pq.read_metadata(root / path)
+                col = meta.schema.names.index("channel")
+            except (OSError, ValueError, pa.ArrowException):
+                return True  # cannot tell: look
+            for i in range(meta.num_row_groups):
+                rg = meta.row_group(i)
+                st = rg.column(col).statistics
+                if st is not None and st.null_count == rg.num_rows:
+                    continue  # no channel at all in this row group
+                if st is None or not st.has_min_max or st.min <= "dhcp" <= st.max:
+                    return True
+    return False
+
+
+def update_host_addresses(store: Store, networks: InternalNetworks | None = None, *,
+                          written: Mapping[str, Mapping[str, Sequence[str]]] | None = None) -> AddressUpdate:
     """Absorb every committed ingest run not yet absorbed into `host_addresses`. The caller holds the
-    store's writer lock. When the internal ranges changed since the table was built, rebuild it."""
+    store's writer lock. When the internal ranges changed since the table was built, rebuild it.
+
+    `written`: ingest id -> the lake files it wrote per table, for runs the caller has just made; a run
+    whose files cannot hold evidence (`may_hold_evidence`) is marked absorbed without querying it."""
     nets = networks or configured_networks(store)
     built = json.dumps(list(nets.cidrs))
     with store.state.connect(read_only=True) as con:
@@ -331,7 +368,9 @@ def update_host_addresses(store: Store, networks: InternalNetworks | None = None
     todo = committed - done
     if not todo and not rebuild:
         return AddressUpdate(0, 0, False)
-    claims, zones = derive_claims(store, todo, nets)
+    known = written or {}
+    scan = {i for i in todo if i not in known or may_hold_evidence(store.root, known[i])}
+    claims, zones = derive_claims(store, scan, nets)
     zones |= known_zones
     now = datetime.now(UTC)
     batch = pa.table({

@@ -117,8 +117,8 @@ class Store:
         lock = StoreLock(self.root / "lock", purpose)
         lock.acquire(wait)
         try:
-            self.state.init()
-            with self.state.connect(read_only=False) as con:
+            with self.state.hold(), self.state.connect(read_only=False) as con:  # one open for both
+                self.state.init()
                 recover(self.root, con)
             yield StoreWriter(self)
         finally:

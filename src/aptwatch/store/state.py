@@ -62,13 +62,52 @@ def open_duckdb(path: Path, *, read_only: bool, wait: float = DEFAULT_WAIT) -> d
 class StateDB:
     def __init__(self, path: Path) -> None:
         self.path = path
+        # the read-write connection of a `hold()` block, and how deep the blocks nest
+        self._held: duckdb.DuckDBPyConnection | None = None
+        self._holds = 0
 
     @contextmanager
     def connect(self, *, read_only: bool = True, wait: float = DEFAULT_WAIT) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for one short piece of work: opened and closed, or the held one (see `hold`)."""
+        if self._held is not None:
+            # a cursor of the held database: its own transaction, registrations and pending results, closed here
+            cur = self._held.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+            return
         con = open_duckdb(self.path, read_only=read_only, wait=wait)
         try:
             yield con
         finally:
+            con.close()
+
+    @contextmanager
+    def hold(self, *, wait: float = DEFAULT_WAIT) -> Iterator[None]:
+        """Serve every `connect` of this block (in this thread) from one read-write connection.
+
+        Opening the state database and checkpointing it on close costs ~10-40 ms; a writer making
+        several short steps in a row (an ingest's setup, or its final commit, compaction and
+        address update) pays it once. Each `connect` gets a cursor of the held connection (its own
+        transaction and registrations, closed after its step). Other processes cannot read
+        meanwhile, so hold a connection only around such a burst of steps, never across long work
+        like parsing. Steps still run their multi-statement writes in BEGIN/COMMIT, so a kill leaves
+        each step all or nothing.
+        """
+        if self._held is not None:
+            self._holds += 1
+            try:
+                yield
+            finally:
+                self._holds -= 1
+            return
+        self._held = open_duckdb(self.path, read_only=False, wait=wait)
+        self._holds = 1
+        try:
+            yield
+        finally:
+            con, self._held, self._holds = self._held, None, 0
             con.close()
 
     def init(self) -> None:

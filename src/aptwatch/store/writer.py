@@ -57,6 +57,15 @@ class StoreWriter:
             con.register("wanted", pa.table({"sha256": wanted}))
             return {r[0] for r in con.execute("SELECT sha256 FROM sources JOIN wanted USING (sha256)").fetchall()}
 
+    def stored_sizes(self, sizes: Iterable[int]) -> set[int]:
+        """Which of these content sizes some source in the ledger has (see ingest's deferred hashing)."""
+        wanted = sorted(set(sizes))
+        if not wanted:
+            return set()
+        with self.store.state.connect(read_only=True) as con:
+            return {r[0] for r in con.execute(
+                "SELECT DISTINCT size FROM sources WHERE list_contains(?, size)", [wanted]).fetchall()}
+
     def begin_ingest(self, ingest_id: str, command: str) -> None:
         with self.store.state.connect(read_only=False) as con:
             con.execute("INSERT INTO ingests VALUES (?, ?, NULL, ?, 0, 0, 0, 0)",
