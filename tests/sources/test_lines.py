@@ -52,3 +52,24 @@ def test_invalid_utf8_is_replaced_with_a_warning() -> None:
     chunks = list(iter_line_chunks(io.BytesIO(b"ok\nbad \xff here\nok2\n")))
     assert chunks[0].lines.to_pylist() == ["ok", "bad \ufffd here", "ok2"]
     assert [(w.reason, w.position) for w in chunks[0].warnings] == [("bad_encoding", 2)]
+
+
+class _ReadOnly:
+    """A stream with `read` only, returning short reads (like some decompressors and sockets)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def read(self, n: int = -1) -> bytes:
+        block, self._data = self._data[: min(n, 3)], self._data[min(n, 3):]
+        return block
+
+
+def test_reused_buffer_streams_without_readinto_and_chunks_own_their_memory() -> None:
+    data = b"first line\n" + b"x" * 50 + b"\nlast"
+    chunks = list(iter_line_chunks(_ReadOnly(data), chunk_bytes=8))  # type: ignore[arg-type]
+    assert [ln for c in chunks for ln in c.lines.to_pylist()] == ["first line", "x" * 50, "last"]
+    # chunks yielded earlier keep their lines after the buffer was reused for later reads
+    kept = list(iter_line_chunks(io.BytesIO(b"".join(b"line %d\n" % i for i in range(500))), chunk_bytes=64))
+    assert [ln for c in kept for ln in c.lines.to_pylist()] == [f"line {i}" for i in range(500)]
+    assert [c.offset for c in kept][:2] == [0, 63]

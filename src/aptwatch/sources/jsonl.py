@@ -190,8 +190,10 @@ class _Plan:
             try:
                 if not self.keys:  # nothing extracted, so nothing would validate the lines: guarded path
                     raise duckdb.InvalidInputException("no keys")
+                # ltrim copies every line; CASE evaluates it only for the (rare) lines not starting with '{'
                 return con.sql(
-                    "SELECT line <> '' AND starts_with(ltrim(line), '{') AS ok, line <> '' AS nonblank, "
+                    "SELECT line <> '' AND (CASE WHEN starts_with(line, '{') THEN true "
+                    "ELSE starts_with(ltrim(line), '{') END) AS ok, line <> '' AS nonblank, "
                     f"{self.extract} AS v FROM chunk").to_arrow_table()
             except (duckdb.Error, UnicodeDecodeError):
                 # UnicodeDecodeError: DuckDB's message quoting the bad line can cut a character in two.

@@ -50,36 +50,59 @@ def iter_line_chunks(stream: IO[bytes], chunk_bytes: int = 16 << 20) -> Iterator
     Lines are cut at b'\\n'; a trailing b'\\r' is removed too. A final line without a
     newline is kept. Invalid UTF-8 in a line is replaced (U+FFFD) and reported as a
     `bad_encoding` warning for that line, so one bad byte never costs the rest.
+
+    The stream is read into one reused buffer (the lines are copied out of it anyway, without
+    their newlines): a fresh buffer per chunk costs a page fault per 4 KB, ~0.3 s of system
+    time per GB.
     """
-    carry = b""
+    buf = bytearray(chunk_bytes)
+    view = memoryview(buf)
+    fill = 0  # bytes at the front of `buf`: the unfinished last line of the previous read
     line_no = 1
     offset = 0
     while True:
-        block = stream.read(chunk_bytes)
-        eof = not block
-        buf = carry + block if carry else block
-        if not buf:
+        if len(buf) < fill + chunk_bytes:  # one line longer than a chunk: grow
+            grown = bytearray(fill + chunk_bytes)
+            grown[:fill] = view[:fill]
+            view.release()
+            buf, view = grown, memoryview(grown)
+        end = fill + _fill(stream, view[fill : fill + chunk_bytes])
+        if end == fill:  # end of the stream: the unfinished line, if any, is the last one
+            if fill:
+                yield _chunk(bytes(view[:fill]) + b"\n", line_no, offset)
             return
-        if eof:
-            if not buf.endswith(b"\n"):
-                buf += b"\n"
-            carry = b""
-        else:
-            cut = buf.rfind(b"\n")
-            if cut < 0:  # one line longer than a chunk: keep reading
-                carry = buf
-                continue
-            carry = buf[cut + 1 :]
-            buf = buf[: cut + 1]
-        chunk = _chunk(buf, line_no, offset)
-        yield chunk
+        cut = buf.rfind(b"\n", fill, end)
+        if cut < 0:  # still no line end: keep reading
+            fill = end
+            continue
+        chunk = _chunk(view[: cut + 1], line_no, offset)
+        yield chunk  # holds no reference to `buf` (see `_chunk`)
         line_no += len(chunk.lines)
-        offset += len(buf)
-        if eof:
-            return
+        offset += cut + 1
+        fill = end - cut - 1
+        buf[:fill] = bytes(view[cut + 1 : end])  # a copy: the regions may overlap (memcpy)
 
 
-def _chunk(buf: bytes, first_line: int, offset: int) -> LineChunk:
+def _fill(stream: IO[bytes], target: memoryview) -> int:
+    """Read into `target` until it is full or the stream ends (like `read(n)`); bytes read."""
+    readinto = getattr(stream, "readinto", None)
+    got = 0
+    while got < len(target):
+        if readinto is not None:
+            n = readinto(target[got:])
+        else:
+            block = stream.read(len(target) - got)
+            n = len(block)
+            target[got : got + n] = block
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _chunk(buf: bytes | memoryview, first_line: int, offset: int) -> LineChunk:
+    """The lines of `buf` (which ends with a newline). The result owns its memory: the lines are
+    copied (without their newlines) by `binary_slice`, so `buf` may be reused afterwards."""
     data = np.frombuffer(buf, dtype=np.uint8)
     nl = newline_positions(data)
     offsets = np.empty(len(nl) + 1, dtype=np.int64)
@@ -101,7 +124,7 @@ def _chunk(buf: bytes, first_line: int, offset: int) -> LineChunk:
                      tuple(warnings))
 
 
-def _fits_int32(buf: bytes) -> bool:
+def _fits_int32(buf: bytes | memoryview) -> bool:
     return len(buf) < (1 << 31) - 1
 
 
