@@ -98,3 +98,24 @@ def test_fuzz_never_raises_and_accounts_for_every_line(tmp_path: Path, objs: lis
     bad_lines = {w.position for w in warnings if w.reason in ("bad_json", "not_object")}
     assert t.num_rows + len(bad_lines) >= len(objs)
     assert t.num_rows + len(bad_lines) <= nonblank
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(
+    st.text(alphabet="0123456789:.-+eETZ x", max_size=30),
+    st.from_regex(r"20[0-9]{2}-[01][0-9]-[0-3][0-9][T ][0-2][0-9]:[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+                  r"(Z|[+-][01][0-9]:00)?", fullmatch=True),
+    st.integers(min_value=10**7, max_value=10**17).map(str)), min_size=1, max_size=60))
+def test_time_sql_shortcut_for_texts_with_a_colon_changes_no_value(texts: list[str]) -> None:
+    """The ':' shortcut of `time_sql` (no number cast) gives what the full expression gives."""
+    import duckdb
+
+    from aptwatch.sources.jsonl import time_sql
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    con.register("tv", pa.table({"x": pa.array(texts, pa.string())}))
+    full = time_sql("x").replace("WHEN contains(x, ':') THEN TRY_CAST(x AS TIMESTAMPTZ) ", "")
+    assert full != time_sql("x")
+    fast = con.sql(f"SELECT {time_sql('x')} AS t FROM tv").fetchall()
+    assert fast == con.sql(f"SELECT {full} AS t FROM tv").fetchall()
