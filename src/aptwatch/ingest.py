@@ -3,7 +3,8 @@
 1. `discover` expands folders and archives (zip, tar, gzip, bzip2, xz; nested) into
    `SourceRef`s. Paths the user named must exist and be readable (else `InputError`).
 2. Each source is hashed (SHA-256 of its decompressed content) and sniffed; content
-   already in the ledger is skipped, which makes ingest idempotent.
+   already in the ledger is skipped, which makes ingest idempotent. Large plain files of a size
+   the ledger does not have are hashed beside their parse instead (`DEFER_HASH_MIN_BYTES`).
 3. Sources are parsed in worker processes when there is enough work for them; each writes
    its own Parquet files and reports a `SourceCommit`.
 4. The main process commits sources to the manifest and ledger in small groups; a source is

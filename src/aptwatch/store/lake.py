@@ -35,6 +35,8 @@ FILE_ROWS = 2_000_000
 MAX_BUFFERED_BYTES = 128 << 20
 #: Parquet writers kept open at once; the least recently used is closed beyond this
 MAX_OPEN_WRITERS = 32
+#: background threads writing (compressing) Parquet files, each file on one of them
+IO_LANES = 2
 #: partitions of one source smaller than this, when a table has several, go into one file per
 #: table (day 'mixed'): a Parquet file costs ~3 ms to write, and a log spanning months (a host's
 #: Security.evtx, a folder of samples) would otherwise write one tiny file per day and table.
@@ -121,8 +123,11 @@ class PartitionWriter:
         self._minmax: dict[tuple[str, str], tuple[datetime | None, datetime | None]] = {}
         self._seq = 0
         self._done: list[FileEntry] = []
-        # compression runs in a background thread while the parser works on the next batch
-        self._io = SerialWorker()
+        # Compression runs in background threads while the parser works on the next batch: one lane per file
+        # (its row groups stay in order), files spread over IO_LANES lanes. At `close` the partitions still
+        # buffered (up to MAX_BUFFERED_BYTES) are written at once; one lane made that tail serial.
+        self._lanes = [SerialWorker() for _ in range(IO_LANES)]
+        self._lane: dict[tuple[str, str], SerialWorker] = {}
 
     def write(self, table: str, data: pa.Table) -> None:
         if not data.num_rows:
@@ -192,10 +197,11 @@ class PartitionWriter:
                                       use_dictionary=_dictionary_columns(table),
                                       write_statistics=_statistics_columns(table))
             self._writers[key] = writer
+            self._lane[key] = self._lanes[self._seq % len(self._lanes)]
             self._paths[key] = rel
             self._rows[key] = 0
             self._minmax[key] = (None, None)
-        self._io.submit(functools.partial(writer.write_table, data, row_group_size=ROW_GROUP_ROWS))
+        self._lane[key].submit(functools.partial(writer.write_table, data, row_group_size=ROW_GROUP_ROWS))
         self._rows[key] += data.num_rows
         lo, hi = self._minmax[key]
         mm = pc.min_max(data.column("time")).as_py()
@@ -208,7 +214,7 @@ class PartitionWriter:
 
     def _close(self, key: tuple[str, str]) -> None:
         writer = self._writers.pop(key)
-        self._io.submit(writer.close)
+        self._lane.pop(key).submit(writer.close)
         rel = self._paths.pop(key)
         lo, hi = self._minmax.pop(key)
         self._done.append(FileEntry(rel, key[0], key[1], self._rows.pop(key), -1, lo, hi))
@@ -219,7 +225,7 @@ class PartitionWriter:
             self._flush(key)
         for key in list(self._writers):
             self._close(key)
-        self._io.join()
+        self._join()
         done = [FileEntry(e.path, e.table_name, e.day, e.rows, (self.root / e.path).stat().st_size, e.min_time,
                           e.max_time) for e in self._done]
         self._done = []
@@ -243,13 +249,24 @@ class PartitionWriter:
                 for part in parts:
                     self._buffer((table, MIXED_DAY), part, size * part.num_rows // max(rows, 1))
 
+    def _join(self) -> None:
+        """Wait for every lane; the first error re-raises (after all lanes stopped)."""
+        errors: list[BaseException] = []
+        for lane in self._lanes:
+            try:
+                lane.join()
+            except BaseException as e:  # re-raised below, once every lane has stopped
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
     def abort(self) -> None:
         """Close and delete everything written (the source failed)."""
         for key in list(self._writers):
             w = self._writers.pop(key)
-            self._io.submit(w.close)
+            self._lane.pop(key).submit(w.close)
         try:
-            self._io.join()
+            self._join()
         finally:
             for rel in list(self._paths.values()) + [e.path for e in self._done]:
                 (self.root / rel).unlink(missing_ok=True)
