@@ -161,3 +161,24 @@ def test_address_pass_decides_from_the_files_written(tmp_path: Path) -> None:
             "SELECT ingest_id FROM derived_progress WHERE stage = 'host_addresses'").fetchall()}
     assert claims == [("10.0.0.5", "kiosk", "dhcp")]  # the DHCP run still teaches its lease
     assert absorbed == {plain.ingest_id, other.ingest_id, dhcp.ingest_id}  # skipped runs count as absorbed
+
+
+def test_a_file_that_grew_before_its_deferred_hash_is_recorded_as_hashed(tmp_path: Path, defer_small: None,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    f = make_jsonl(tmp_path / "live.jsonl", 800, seed=3)
+    real = ingest_module.fingerprint
+
+    def grow_then_hash(ref: ingest_module.SourceRef) -> tuple[str, int, bytes]:
+        with open(f, "ab") as out:  # a live log: appended between the size check and the hash
+            out.write(b'{"@timestamp": 1709300000, "host": "ws1", "message": "late"}\n')
+        return real(ref)
+
+    store = Store.open(tmp_path / "s", create=True)
+    monkeypatch.setattr(ingest_module, "fingerprint", grow_then_hash)
+    first = ingest(store, [f])
+    monkeypatch.setattr(ingest_module, "fingerprint", real)
+    with store.state.connect() as con:
+        assert con.execute("SELECT sha256, size FROM sources").fetchall() == [(_sha(f), f.stat().st_size)]
+    again = ingest(store, [f])  # unchanged since: found in the ledger, nothing added
+    assert (again.events, again.skipped) == (0, 1)
+    assert len(_ids(store)) == first.events

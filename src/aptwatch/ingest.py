@@ -191,15 +191,18 @@ class _DeferredHash:
         self._future = self._pool.submit(fingerprint, ref)
         self._pool.shutdown(wait=False)
 
-    def get(self) -> str:
-        return self._future.result()[0]
+    def get(self) -> tuple[str, int]:
+        sha, size, _head = self._future.result()
+        return sha, size
 
 
-def _source_hash(cand: Candidate) -> Callable[[], str]:
-    """The candidate's SHA-256, as a call that may wait for a deferred hash (started here)."""
+def _source_hash(cand: Candidate) -> Callable[[], tuple[str, int]]:
+    """The candidate's SHA-256 and the size it covers, as a call that may wait for a deferred hash
+    (started here). The ledger records both from the same read: a file that grew after its size was
+    taken is recorded with the size of the content hashed, so re-ingesting it unchanged finds it."""
     if cand.sha256:
-        sha = cand.sha256
-        return lambda: sha
+        known = (cand.sha256, cand.size)
+        return lambda: known
     return _DeferredHash(cand.ref).get
 
 
@@ -236,10 +239,11 @@ class _ParserError(Exception):
     """A parser raised (a bug): the source fails, the rest of its batch is read again without it."""
 
 
-def _read_into(cand: Candidate, sha: Callable[[], str], writer: PartitionWriter, ingest_id: str,
+def _read_into(cand: Candidate, sha: Callable[[], tuple[str, int]], writer: PartitionWriter, ingest_id: str,
                settings: IngestSettings) -> SourceCommit:
     """Parse one source into `writer`; the commit it returns has no files (the caller adds them).
-    `sha` gives the source's SHA-256 (it may wait for a deferred hash: only conformed rows need it)."""
+    `sha` gives the source's SHA-256 and the size it covers (it may wait for a deferred hash: only
+    conformed rows and the commit need it)."""
     assert cand.format is not None
     source = SOURCES[cand.format]
     ctx = ReadContext(cand.ref, cand.sha256, cand.size, settings)
@@ -255,7 +259,7 @@ def _read_into(cand: Candidate, sha: Callable[[], str], writer: PartitionWriter,
                 if per_reason[item.reason] <= settings.max_warnings_per_reason:
                     kept.append((item.position, item.reason, item.detail))
                 continue
-            sha16 = sha16 or sha()[:16]
+            sha16 = sha16 or sha()[0][:16]
             table = conform(item, sha16=sha16, display=cand.ref.display, ingest_id=ingest_id, fmt=source.name)
             writer.write(item.table, table)
             events += table.num_rows
@@ -268,14 +272,14 @@ def _read_into(cand: Candidate, sha: Callable[[], str], writer: PartitionWriter,
     finally:
         ctx.cleanup()
     try:
-        digest = sha()
+        digest, size = sha()
     except (OSError, EOFError, ValueError) as e:  # a deferred hash could not read the file
         raise _ParserError(f"unreadable: {type(e).__name__}: {e}") from e
     for reason, count in per_reason.items():
         if count > settings.max_warnings_per_reason:
             kept.append((None, reason, f"{count - settings.max_warnings_per_reason} more '{reason}' warnings "
                                        "not stored (counted)"))
-    return SourceCommit(digest, cand.ref.display, cand.size, source.name, (), events, tuple(kept),
+    return SourceCommit(digest, cand.ref.display, size, source.name, (), events, tuple(kept),
                         sum(per_reason.values()), lo, hi)
 
 
@@ -287,7 +291,7 @@ def _failed(cand: Candidate, detail: str) -> SourceCommit:
 def read_source(cand: Candidate, ingest_id: str, root: str, settings: IngestSettings) -> SourceCommit:
     """Parse one source into lake files (not yet visible). Never raises on bad input."""
     sha = _source_hash(cand)
-    writer = PartitionWriter(Path(root), lambda: f"{ingest_id}-{sha()[:16]}")
+    writer = PartitionWriter(Path(root), lambda: f"{ingest_id}-{sha()[0][:16]}")
     try:
         commit = _read_into(cand, sha, writer, ingest_id, settings)
         files = writer.close()
@@ -309,7 +313,7 @@ def read_sources(cands: Sequence[Candidate], ingest_id: str, root: str,
     if len(cands) == 1:
         return [read_source(cands[0], ingest_id, root, settings)]
     first = _source_hash(cands[0])
-    writer = PartitionWriter(Path(root), lambda: f"{ingest_id}-{first()[:16]}")
+    writer = PartitionWriter(Path(root), lambda: f"{ingest_id}-{first()[0][:16]}")
     try:
         # a deferred hash starts when its source is read, not all at once
         commits = [_read_into(c, first if i == 0 else _source_hash(c), writer, ingest_id, settings)
