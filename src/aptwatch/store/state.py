@@ -85,7 +85,7 @@ class StateDB:
 
     @contextmanager
     def hold(self, *, wait: float = DEFAULT_WAIT) -> Iterator[None]:
-        """Serve every `connect` of this block (in this thread) from one read-write connection.
+        """Serve every `connect` of this block from one read-write connection (writers are single-threaded).
 
         Opening the state database and checkpointing it on close costs ~10-40 ms; a writer making
         several short steps in a row (an ingest's setup, or its final commit, compaction and
@@ -93,8 +93,9 @@ class StateDB:
         transaction and registrations, closed after its step). Other processes cannot read
         meanwhile, so hold a connection only around such a burst of steps, never across long work
         like parsing. Steps still run their multi-statement writes in BEGIN/COMMIT, so a kill leaves
-        each step all or nothing.
-        """
+        each step all or nothing. Inside a hold, a query session must not attach the state database
+        itself (`session(with_state=True)` opens the file a second time); plain sessions are fine
+        (their manifest comes through `connect`)."""
         if self._held is not None:
             self._holds += 1
             try:
