@@ -1,7 +1,8 @@
 """The lake: event tables as day-partitioned Parquet files, plus the manifest that makes them visible.
 
 Layout: `<store>/lake/<table>/day=YYYY-MM-DD/<ingest>-<source>-<n>.parquet` (`day=mixed` for a
-source's small partitions written together, see SMALL_PARTITION_ROWS). Files are
+source's small partitions written together, see SMALL_PARTITION_ROWS, and for the short day runs of a
+batch whose days change every few rows, see FRAGMENTED_RUNS). Files are
 written first and *then* listed in the manifest (`files` in the state database) in one
 transaction. Readers only read listed files, so a write killed halfway leaves files nobody
 sees; the next writer deletes them (`recover`). This is why the lake needs no rename dance
@@ -43,6 +44,13 @@ IO_LANES = 2
 #: Readers go through the manifest, whose min_time/max_time still bound every file.
 SMALL_PARTITION_ROWS = 20_000
 MIXED_DAY = "mixed"
+#: a write whose rows fall on more day runs than this is fragmented (a folder of samples from many days
+#: merged into one log): its runs shorter than SMALL_RUN_ROWS go to the 'mixed' partition in one copy
+#: (no copy when every run is short).
+#: Copying a run costs ~2-3 us per column (~40-100 columns) whatever its length: on evtx-attack-samples
+#: (a day change every ~10 records) one copy per run cost ~20 us per record, more than the parse.
+FRAGMENTED_RUNS = 8
+SMALL_RUN_ROWS = 1_000
 COMPRESSION = "zstd"
 #: retired files stay readable this long for readers that planned with an older manifest
 RETIRE_GRACE_SECONDS = 600.0
@@ -151,7 +159,20 @@ class PartitionWriter:
         # bytes of a zero-copy run: its share of the table's buffers (`nbytes` of a slice walks every
         # column's offsets, ~2 us per column per slice: more than the rest of the write)
         per_row = data.get_total_buffer_size() / n
-        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        runs = list(zip(starts.tolist(), ends.tolist(), strict=True))
+        if len(runs) > FRAGMENTED_RUNS and not self._slice_runs:
+            small = [(a, b) for a, b in runs if b - a < SMALL_RUN_ROWS]
+            if len(small) == len(runs):  # only short runs: the table as it is, no copy
+                self._buffer((table, MIXED_DAY), data, data.get_total_buffer_size())
+                return
+            if len(small) > 1:
+                # one copy of every short run, in day order, into the partition they would mostly end in
+                # anyway (`_coalesce_small`); the manifest's min/max time still bound the file
+                rows = np.concatenate([order[a:b] if order is not None else np.arange(a, b) for a, b in small])
+                part = data.take(pa.array(rows))
+                self._buffer((table, MIXED_DAY), part, part.get_total_buffer_size())
+                runs = [(a, b) for a, b in runs if b - a >= SMALL_RUN_ROWS]
+        for a, b in runs:
             k = int(sorted_keys[a])
             key = (table, day_label(None if k == _NO_DAY else k))
             if order is None and (self._slice_runs or 2 * (b - a) >= n):
