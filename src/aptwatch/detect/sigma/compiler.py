@@ -29,7 +29,7 @@ from aptwatch.model.killchain import tactic_id
 from aptwatch.model.schema import EVENT_TABLES, EVENTS, empty_select
 
 #: bump when compiled output changes meaning (invalidates the retro-hunt state of every rule)
-COMPILER_VERSION = "1"
+COMPILER_VERSION = "2"
 _TECHNIQUE = re.compile(r"^t\d{4}(\.\d{3})?$", re.IGNORECASE)
 
 
