@@ -64,6 +64,13 @@ def _by_product(units: Sequence[tuple[str, tuple[str, ...], list[CompiledRule]]]
     return out
 
 
+def _flag(value: object) -> bool:
+    """An on/off option: a bool from the API, or the text `--set NAME=VALUE` passes (false, no, off, 0)."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("false", "no", "off", "0", "")
+    return bool(value)
+
+
 def time_scope(settings: DetectSettings) -> str:
     parts = ["true"]
     if settings.since is not None:
@@ -85,7 +92,7 @@ class SigmaDetector(Detector):
         settings, writer = ctx.settings, ctx.writer
         opts = settings.options
         paths = [*settings.rule_paths, *configured_paths(writer)]
-        if opts.get("sigma_builtin", True) and BUILTIN_RULES.is_dir():
+        if _flag(opts.get("sigma_builtin", True)) and BUILTIN_RULES.is_dir():
             paths.append(BUILTIN_RULES)
         result = DetectorResult()
         compiled = compile_rules(load_rules(paths), opts.get("sigma_placeholders"))
