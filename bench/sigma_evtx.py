@@ -120,6 +120,12 @@ def render(copies: int, bare: Measure, ours: Measure, base: Measure) -> str:
                    f"{', '.join(f'{k} {v}' for k, v in m.extra.items())} |")
     out += ["", f"aptwatch / baseline: **{ours.rate / base.rate:.1f}x** (target >= 5x); "
                 f"aptwatch / bare parse: **{ours.rate / bare.rate:.2f}** (stretch >= 0.25)."]
+    detect_s = float(ours.extra.get("detect_s") or 0)
+    ingest_s = float(ours.extra.get("ingest_s") or 0)
+    if detect_s > 0 and ingest_s > 0 and bare.seconds > 0:
+        out.append(f"Parts against the bare parse ({bare.seconds:.1f} s): ingest alone "
+                   f"{bare.seconds / ingest_s:.2f}, Sigma detect alone {bare.seconds / detect_s:.2f} "
+                   "(rates as a share of the parse rate).")
     return "\n".join(out)
 
 
