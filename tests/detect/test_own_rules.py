@@ -25,6 +25,7 @@ from tests.detect.sigma_store import T0, make_store
 
 SEC, SYS, SYSMON = "Security", "System", "Microsoft-Windows-Sysmon/Operational"
 W32 = "C:\\Windows\\System32\\"
+RCM = "Microsoft-Windows-TerminalServices-RemoteConnectionManager/Operational"
 
 
 def share(rel: str, share_name: str = "\\\\*\\IPC$", ip: str = "10.1.1.5", access: str = "%%4417") -> dict[str, Any]:
@@ -46,6 +47,17 @@ CASES: dict[str, tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = {
         [{"channel": "Microsoft-Windows-RemoteDesktopServices-RdpCoreTS/Operational", "event_code": 131,
           "data": {"ClientIP": "127.0.0.1:50123"}},
          {"channel": "Microsoft-Windows-RemoteDesktopServices-RdpCoreTS/Operational", "event_code": 168}]),
+    "Remote Desktop Session From A Loopback Address (RDP Tunnelling)": (
+        "auth", [{"channel": RCM, "event_code": 1149, "target_user": "admin01", "src_ip": "127.0.0.1"},
+                 {"channel": RCM, "event_code": 1149, "target_user": "admin01", "src_ip": "::1"}],
+        [{"channel": RCM, "event_code": 1149, "target_user": "admin01", "src_ip": "10.0.2.15"},
+         {"channel": RCM, "event_code": 1149, "target_user": "admin01", "src_ip": "fe80::80ac:1b81%10"},
+         {"channel": RCM, "event_code": 1148, "src_ip": "127.0.0.1"}]),
+    "Remote Desktop Logon From A Loopback Address (RDP Tunnelling)": (
+        "auth", [{"channel": SEC, "event_code": 4624, "logon_type": 10, "src_ip": "127.0.0.1"}],
+        [{"channel": SEC, "event_code": 4624, "logon_type": 10, "src_ip": "10.0.0.7"},
+         {"channel": SEC, "event_code": 4624, "logon_type": 3, "src_ip": "::1"},
+         {"channel": SEC, "event_code": 4625, "logon_type": 10, "src_ip": "127.0.0.1"}]),
     "Inbound WinRM Session": (
         "generic", [{"channel": "Microsoft-Windows-WinRM/Operational", "event_code": 169,
                      "data": {"username": "corp\\bob", "authenticationMechanism": "Kerberos"}}],

@@ -24,6 +24,9 @@ IocsOpt = Annotated[list[Path] | None, typer.Option("--iocs", help="IOC file: ST
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Only events after: ISO time or age like 180d, 12h.")]
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Only events before: ISO time or age.")]
 MinSevOpt = Annotated[str, typer.Option("--min-severity", help="Drop findings below this level.")]
+OnlyOpt = Annotated[list[str] | None, typer.Option(
+    "--only", help="Run only this detector (repeatable): sigma, import, beacon, lateral, ... (`aptwatch detect "
+                   "--only sigma` runs Sigma rules alone, as Hayabusa or Chainsaw would).")]
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", help="Detector option NAME=VALUE, e.g. beacon.min_score=0.8 or analytics.learn_days=14 (repeatable; "
                   "see docs/detections.md).")]
@@ -57,13 +60,14 @@ def parse_options(values: list[str] | None) -> dict[str, str]:
 
 
 def settings_from(rules: list[Path] | None, iocs: list[Path] | None, since: str | None, until: str | None,
-                  min_severity: str, options: list[str] | None = None) -> DetectSettings:
+                  min_severity: str, options: list[str] | None = None,
+                  only: list[str] | None = None) -> DetectSettings:
     for p in [*(rules or []), *(iocs or [])]:
         if not p.exists():
             raise InputError("no such file or directory", location=str(p))
     return DetectSettings(rule_paths=tuple(rules or ()), ioc_paths=tuple(iocs or ()), since=parse_when(since),
                           until=parse_when(until), min_severity=Severity.parse(min_severity),
-                          options=parse_options(options))
+                          options=parse_options(options), only=tuple(only or ()))
 
 
 def report_detect(report: DetectReport) -> None:
@@ -88,10 +92,15 @@ def report_correlate(r: CorrelateReport) -> None:
 
 def detect(store: StoreOpt = None, rules: RulesOpt = None, iocs: IocsOpt = None, since: SinceOpt = None,
            until: UntilOpt = None, min_severity: MinSevOpt = "low", wait: WaitOpt = 0.0,
-           option: SetOpt = None) -> None:
+           option: SetOpt = None, only: OnlyOpt = None) -> None:
     """Run detectors (Sigma rules, IOCs, behavioural analytics) over stored events."""
+    from aptwatch.detect import DETECTORS
+
+    unknown = sorted(set(only or ()) - set(DETECTORS.names()))
+    if unknown:
+        raise InputError(f"no such detector: {', '.join(unknown)} (known: {', '.join(DETECTORS.names())})")
     st = open_store(store)
-    report = run_detectors(st, settings_from(rules, iocs, since, until, min_severity, option), wait=wait)
+    report = run_detectors(st, settings_from(rules, iocs, since, until, min_severity, option, only), wait=wait)
     report_detect(report)
     if report.failed:
         raise typer.Exit(1)

@@ -29,7 +29,7 @@ from aptwatch.model.killchain import tactic_id
 from aptwatch.model.schema import EVENT_TABLES, EVENTS, empty_select
 
 #: bump when compiled output changes meaning (invalidates the retro-hunt state of every rule)
-COMPILER_VERSION = "1"
+COMPILER_VERSION = "2"
 _TECHNIQUE = re.compile(r"^t\d{4}(\.\d{3})?$", re.IGNORECASE)
 
 
@@ -85,6 +85,10 @@ class CompiledCorrelation:
     count: float | None
     value_field: str | None
     hash: str
+    #: False when the correlation only feeds another correlation (chained, `generate: false`)
+    output: bool = True
+    #: the referenced rules that are correlations themselves (chained correlations)
+    chained: tuple[str, ...] = ()
 
 
 @dataclass
@@ -164,17 +168,35 @@ def compile_rules(loaded: LoadedRules, placeholders: Mapping[str, Sequence[str]]
         out.rules.append(CompiledRule(
             meta=meta, node=node, tables=tables, channels=channels, anchors=ir.anchors(node),
             fields=tuple(ir.fields(node)), hash=_hash(node, tables, channels, meta), output=rule._output))
-    by_ref = {id(r): _uid(r) for r in loaded.rules}
-    for c in loaded.correlations:
-        comp = _correlation(c, by_ref)
-        if isinstance(comp, RuleProblem):
-            out.problems.append(comp)
-        else:
-            out.correlations.append(comp)
+    compiled_uids = {r.uid for r in out.rules}
+    by_ref = {id(r): _uid(r) for r in loaded.rules} | {id(c): _uid(c) for c in loaded.correlations}
+    pending = list(loaded.correlations)
+    # Chained correlations (a correlation over correlations, Sigma v2): compiled in dependency order, so
+    # each correlation's referenced correlations come before it in `out.correlations` (evaluation order).
+    while pending:
+        progress = False
+        for c in list(pending):
+            comp = _correlation(c, by_ref, compiled_uids, {x.meta.uid for x in out.correlations})
+            if comp is None:
+                continue  # waits for a correlation it references
+            pending.remove(c)
+            progress = True
+            if isinstance(comp, RuleProblem):
+                out.problems.append(comp)
+            else:
+                out.correlations.append(comp)
+        if not progress:  # what is left references itself in a cycle, or a correlation that failed
+            for c in pending:
+                m = meta_of(c)
+                out.problems.append(RuleProblem(m.path, "correlation references a correlation that did not compile "
+                                                "(or a cycle of correlations)", m.uid, m.title, "convert"))
+            break
     return out
 
 
-def _correlation(c: SigmaCorrelationRule, by_ref: Mapping[int, str]) -> CompiledCorrelation | RuleProblem:
+def _correlation(c: SigmaCorrelationRule, by_ref: Mapping[int, str], rule_uids: set[str],
+                 done: set[str]) -> CompiledCorrelation | RuleProblem | None:
+    """The compiled correlation, its problem, or None while a correlation it references is still pending."""
     meta = meta_of(c)
     supported = {SigmaCorrelationType.EVENT_COUNT, SigmaCorrelationType.VALUE_COUNT, SigmaCorrelationType.TEMPORAL,
                  SigmaCorrelationType.TEMPORAL_ORDERED, SigmaCorrelationType.VALUE_SUM,
@@ -193,14 +215,21 @@ def _correlation(c: SigmaCorrelationRule, by_ref: Mapping[int, str]) -> Compiled
         return RuleProblem(meta.path, "extended temporal conditions are not supported", meta.uid, meta.title,
                            "convert")
     refs: list[str] = []
+    chained: list[str] = []
     ref_uid: dict[str, str] = {}
     for ref in c.rules or ():
         target = getattr(ref, "rule", None)
-        if not isinstance(target, SigmaRule) or id(target) not in by_ref:
-            return RuleProblem(meta.path, f"correlation references {ref.reference!r}, which is not a detection "
-                               "rule that compiled", meta.uid, meta.title, "convert")
-        refs.append(by_ref[id(target)])
-        ref_uid[ref.reference] = by_ref[id(target)]
+        uid = by_ref.get(id(target)) if target is not None else None
+        if isinstance(target, SigmaCorrelationRule) and uid is not None:
+            if uid not in done:
+                return None
+            chained.append(uid)
+        elif not isinstance(target, SigmaRule) or uid not in rule_uids:
+            return RuleProblem(meta.path, f"correlation references {ref.reference!r}, which is not a rule that "
+                               "compiled", meta.uid, meta.title, "convert")
+        assert uid is not None
+        refs.append(uid)
+        ref_uid[ref.reference] = uid
     aliases: dict[str, dict[str, str]] = {}
     for alias in c.aliases:  # keys name rules the way the correlation's `rules:` list does
         aliases[alias.alias] = {ref_uid.get(r.reference, r.reference): f for r, f in alias.mapping.items()}
@@ -211,7 +240,8 @@ def _correlation(c: SigmaCorrelationRule, by_ref: Mapping[int, str]) -> Compiled
         meta=meta, type=c.type.name.lower(), rules=tuple(refs), group_by=tuple(c.group_by or ()),
         timespan=int(c.timespan.seconds), aliases=aliases, op=op, count=float(cond.count),
         value_field=value_field,
-        hash=_hash(c.type, refs, c.group_by, c.timespan.seconds, aliases, op, cond.count, value_field, meta))
+        hash=_hash(c.type, refs, c.group_by, c.timespan.seconds, aliases, op, cond.count, value_field, meta),
+        output=bool(getattr(c, "_output", True)), chained=tuple(chained))
 
 
 def validation_tables(rule: CompiledRule) -> list[str]:

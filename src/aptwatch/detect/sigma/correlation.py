@@ -56,6 +56,8 @@ def needed_fields(correlations: Sequence[CompiledCorrelation]) -> dict[str, list
     for c in correlations:
         names = [*c.group_by, *([c.value_field] if c.value_field else [])]
         for uid in c.rules:
+            if uid in c.chained:
+                continue
             for n in names:
                 out.setdefault(uid, {})[rule_field(c, uid, n)] = None
     return {k: list(v) for k, v in out.items()}
@@ -106,14 +108,20 @@ def _value_expr(c: CompiledCorrelation) -> str:
     return f"CASE rule_id {cases} END"
 
 
+#: columns of the relation a correlation reads (`src`): stored matches, and the firings of chained correlations
+SRC_COLUMNS = "rule_id, event_id, time, host, source, record, table_name, fields"
+#: the identity of the event that completed a firing window (evidence, and a chained correlation's firing)
+_EV = "event_id, host, source, record, table_name"
+
+
 def windows_sql(c: CompiledCorrelation) -> str:
-    """SQL yielding (grp, win_start, win_end) for every window where the correlation fires."""
+    """SQL over `src` yielding (grp, win_start, win_end, <the event at win_end>) for every window where the
+    correlation fires."""
     span = f"INTERVAL {int(c.timespan)} SECOND"
     frame = f"PARTITION BY grp ORDER BY time RANGE BETWEEN {span} PRECEDING AND CURRENT ROW"
-    rules = ", ".join(sql_str(u) for u in c.rules)
-    m = (f"m AS (SELECT rule_id, event_id, time, {_group_expr(c)} AS grp"
+    m = (f"m AS (SELECT rule_id, {_EV}, time, {_group_expr(c)} AS grp"
          + (f", {_value_expr(c)} AS val" if c.value_field else "")
-         + f" FROM sigma_matches WHERE rule_id IN ({rules}) AND time IS NOT NULL)")
+         + " FROM src WHERE time IS NOT NULL)")
     cmp = f"{c.op} {c.count:g}" if c.op else ">= 1"
     if c.type == "event_count":
         agg = f"count(*) OVER ({frame})"
@@ -126,59 +134,92 @@ def windows_sql(c: CompiledCorrelation) -> str:
     elif c.type == "value_median":
         agg = f"median(TRY_CAST(val AS DOUBLE)) OVER ({frame})"
     elif c.type == "temporal":
+        # the condition counts distinct rules (Sigma: default `gte: <number of rules>`)
         agg = f"count(DISTINCT rule_id) OVER ({frame})"
-        cmp = f">= {len(set(c.rules))}"
     elif c.type == "temporal_ordered":
-        return "WITH " + m + ", " + _ordered_chain(c) + " SELECT grp, start AS win_start, time AS win_end FROM chain"
+        return ("WITH " + m + ", " + _ordered_chain(c) + f" SELECT grp, start AS win_start, time AS win_end, {_EV} "
+                "FROM chain")
     else:  # pragma: no cover - compile_rules rejects other types
         raise ValueError(c.type)
-    return (f"WITH {m}, w AS (SELECT grp, time, {agg} AS v FROM m) "
-            f"SELECT grp, time - {span} AS win_start, time AS win_end FROM w WHERE v {cmp}")
+    return (f"WITH {m}, w AS (SELECT grp, time, {_EV}, {agg} AS v FROM m) "
+            f"SELECT grp, time - {span} AS win_start, time AS win_end, {_EV} FROM w WHERE v {cmp}")
 
 
 def _ordered_chain(c: CompiledCorrelation) -> str:
     span = f"INTERVAL {int(c.timespan)} SECOND"
-    ctes = [f"s0 AS (SELECT grp, time, time AS start FROM m WHERE rule_id = {sql_str(c.rules[0])})"]
+    ctes = [f"s0 AS (SELECT grp, time, time AS start, {_EV} FROM m WHERE rule_id = {sql_str(c.rules[0])})"]
     for k, uid in enumerate(c.rules[1:], 1):
         ctes.append(
-            f"u{k} AS (SELECT grp, time, start, 0 AS ord FROM s{k - 1} UNION ALL "
-            f"SELECT grp, time, NULL, 1 FROM m WHERE rule_id = {sql_str(uid)}), "
-            f"s{k} AS (SELECT grp, time, start FROM (SELECT grp, time, ord, max(start) OVER (PARTITION BY grp "
-            f"ORDER BY time, ord ROWS UNBOUNDED PRECEDING) AS start FROM u{k}) "
+            f"u{k} AS (SELECT grp, time, start, 0 AS ord, {_EV} FROM s{k - 1} UNION ALL "
+            f"SELECT grp, time, NULL, 1, {_EV} FROM m WHERE rule_id = {sql_str(uid)}), "
+            f"s{k} AS (SELECT grp, time, start, {_EV} FROM (SELECT grp, time, ord, {_EV}, max(start) OVER "
+            f"(PARTITION BY grp ORDER BY time, ord ROWS UNBOUNDED PRECEDING) AS start FROM u{k}) "
             f"WHERE ord = 1 AND start IS NOT NULL AND time - start <= {span})")
     last = len(c.rules) - 1
-    return ", ".join(ctes) + f", chain AS (SELECT grp, time, start FROM s{last})"
+    return ", ".join(ctes) + f", chain AS (SELECT grp, time, start, {_EV} FROM s{last})"
+
+
+def _src_sql(c: CompiledCorrelation) -> str:
+    plain = [u for u in c.rules if u not in c.chained]
+    parts = []
+    if plain:
+        ids = ", ".join(sql_str(u) for u in plain)
+        parts.append(f"SELECT {SRC_COLUMNS} FROM sigma_matches WHERE rule_id IN ({ids})")
+    if c.chained:
+        parts.append(f"SELECT {SRC_COLUMNS} FROM __fired WHERE rule_id IN ({', '.join(sql_str(u) for u in c.chained)})")
+    return " UNION ALL ".join(parts)
+
+
+def _fired_sql(c: CompiledCorrelation) -> str:
+    """The correlation's firings as rows of `src` for the correlations that chain on it: one per firing
+    window, at the time of the event that completed it, with the group's values as its fields."""
+    pairs = ", ".join(f"{sql_str(g)}, grp[{i}]" for i, g in enumerate(c.group_by, 1))
+    fields = f"CAST(json_object({pairs}) AS VARCHAR)" if pairs else "'{}'"
+    return (f"WITH src AS ({_src_sql(c)}), win AS ({windows_sql(c)}) SELECT DISTINCT {sql_str(c.meta.uid)} AS rule_id, "
+            f"event_id, win_end AS time, host, source, record, table_name, {fields} AS fields FROM win")
 
 
 def evaluate(writer: StoreWriter, correlations: Sequence[CompiledCorrelation], metas: Mapping[str, RuleMeta],
              extent: tuple[int, int], evidence: int) -> CorrelationResult:
+    """Every correlation, in the compiled (dependency) order; the firings of a correlation that another
+    one references are kept for it. A correlation that fails is an error record; the others run."""
     out = CorrelationResult()
+    needed = {u for c in correlations for u in c.chained}
+    fired: dict[str, pa.Table] = {}
     for c in correlations:
+        tables = {"__fired": pa.concat_tables([fired[u] for u in c.chained])} if c.chained else {}
         try:
-            out.findings.extend(_one(writer, c, evidence))
+            if c.chained and any(u not in fired for u in c.chained):
+                raise ValueError("a correlation it references failed")
+            if c.meta.uid in needed:
+                fired[c.meta.uid] = writer.read_state(_fired_sql(c), tables=tables)
+            if c.output:
+                out.findings.extend(_one(writer, c, evidence, tables))
         except Exception as e:
             out.errors.append(RuleError(c.meta.uid, f"correlation failed: {str(e).splitlines()[0][:300]}",
                                         c.meta.path))
     return out
 
 
-def _one(writer: StoreWriter, c: CompiledCorrelation, evidence: int) -> list[Finding]:
-    rules = ", ".join(sql_str(u) for u in c.rules)
+def _one(writer: StoreWriter, c: CompiledCorrelation, evidence: int,
+         tables: Mapping[str, pa.Table] | None = None) -> list[Finding]:
     sql = f"""
-        WITH win AS ({windows_sql(c)}),
+        WITH src AS ({_src_sql(c)}),
+        win AS ({windows_sql(c)}),
         o AS (SELECT *, max(win_end) OVER (PARTITION BY grp ORDER BY win_start, win_end ROWS BETWEEN UNBOUNDED
                     PRECEDING AND 1 PRECEDING) AS prev_end FROM win),
         e AS (SELECT *, sum(CASE WHEN prev_end IS NULL OR win_start > prev_end THEN 1 ELSE 0 END)
                     OVER (PARTITION BY grp ORDER BY win_start, win_end) AS ep FROM o),
         episodes AS (SELECT grp, ep, min(win_start) AS s, max(win_end) AS t FROM e GROUP BY grp, ep),
-        m AS (SELECT *, {_group_expr(c)} AS grp FROM sigma_matches WHERE rule_id IN ({rules}))
-        SELECT episodes.grp, episodes.s, episodes.t, count(*) AS n, min(m.time) AS first, max(m.time) AS last,
-               list(DISTINCT m.host) AS hosts, list(DISTINCT m.rule_id) AS rules,
-               list(struct_pack(source := m.source, record := m.record, "table" := m.table_name, time := m.time,
-                                event_id := m.event_id) ORDER BY m.time, m.event_id)[1:{int(evidence)}] AS evidence
+        m AS (SELECT *, {_group_expr(c)} AS grp FROM src)
+        SELECT episodes.grp, episodes.s, episodes.t, count(DISTINCT m.event_id) AS n, min(m.time) AS first,
+               max(m.time) AS last, list(DISTINCT m.host) AS hosts, list(DISTINCT m.rule_id) AS rules,
+               list_sort(list(DISTINCT struct_pack(time := m.time, event_id := m.event_id, source := m.source,
+                                                   record := m.record, "table" := m.table_name)))[1:{int(evidence)}]
+                   AS evidence
         FROM episodes JOIN m ON m.grp = episodes.grp AND m.time BETWEEN episodes.s AND episodes.t
         GROUP BY episodes.grp, episodes.s, episodes.t ORDER BY episodes.s"""
-    rows = writer.read_state(sql).to_pylist()
+    rows = writer.read_state(sql, tables=dict(tables or {})).to_pylist()
     out = []
     meta = c.meta
     for r in rows:

@@ -64,6 +64,13 @@ def _by_product(units: Sequence[tuple[str, tuple[str, ...], list[CompiledRule]]]
     return out
 
 
+def _flag(value: object) -> bool:
+    """An on/off option: a bool from the API, or the text `--set NAME=VALUE` passes (false, no, off, 0)."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("false", "no", "off", "0", "")
+    return bool(value)
+
+
 def time_scope(settings: DetectSettings) -> str:
     parts = ["true"]
     if settings.since is not None:
@@ -85,7 +92,7 @@ class SigmaDetector(Detector):
         settings, writer = ctx.settings, ctx.writer
         opts = settings.options
         paths = [*settings.rule_paths, *configured_paths(writer)]
-        if opts.get("sigma_builtin", True) and BUILTIN_RULES.is_dir():
+        if _flag(opts.get("sigma_builtin", True)) and BUILTIN_RULES.is_dir():
             paths.append(BUILTIN_RULES)
         result = DetectorResult()
         compiled = compile_rules(load_rules(paths), opts.get("sigma_placeholders"))
@@ -166,6 +173,11 @@ class SigmaDetector(Detector):
         corr = correlation.evaluate(writer, compiled.correlations, metas, extent, evidence)
         result.findings.extend(corr.findings)
         result.errors.extend(corr.errors)
+        # correlations are recomputed from all stored matches: an episode that no longer fires (a suppression,
+        # an edited rule) loses its finding; a correlation that failed keeps what it had
+        failed_corr = {e.rule for e in corr.errors}
+        corr_ids = sorted(c.meta.uid for c in compiled.correlations if c.meta.uid not in failed_corr)
+        findings.delete_findings(writer, findings.stale_findings(writer, corr_ids, [f.id for f in corr.findings]))
         timing["findings"] = round(time.monotonic() - t_find, 3)
         result.stats = {
             "rules": len(compiled.rules), "correlations": len(compiled.correlations),
@@ -187,11 +199,17 @@ class SigmaDetector(Detector):
     def _select(compiled: CompiledSet, settings: DetectSettings, sups: Sequence[Suppression]) -> list[CompiledRule]:
         """Rules at or above the minimum level (and those correlations need); suppressions join the hash."""
         needed = {u for c in compiled.correlations for u in c.rules}
+        # the fields a rule's stored matches carry for the correlations over it are part of its version: a
+        # correlation added later re-evaluates the rules it reads, so old matches get the fields it groups by
+        carried = correlation.needed_fields(compiled.correlations)
         out = []
         for r in compiled.rules:
             if r.meta.level.rank < settings.min_severity.rank and r.uid not in needed:
                 continue
             mine = sorted(s.id for s in sups if s.applies_to(r.uid))
-            out.append(replace(r, hash=f"{r.hash}:{':'.join(mine)}") if mine else r)
+            version = r.hash + (f":{':'.join(mine)}" if mine else "")
+            if r.uid in carried:
+                version += ":f=" + ",".join(sorted(carried[r.uid]))
+            out.append(replace(r, hash=version) if version != r.hash else r)
         return out
 

@@ -51,6 +51,21 @@ class Bound:
         return self.column is not None and self.type in NUMERIC
 
 
+#: Sigma names of Windows `System` elements no column or `data` key holds (the EVTX parsers keep only the
+#: System values aptwatch maps; the rest stay in `raw`), with their paths in the evtx crate's JSON rendering
+SYSTEM_FIELDS: dict[str, tuple[str, ...]] = {
+    "Level": ("$.Event.System.Level",), "Keywords": ("$.Event.System.Keywords",),
+    "Task": ("$.Event.System.Task",), "Opcode": ("$.Event.System.Opcode",), "Version": ("$.Event.System.Version",),
+    "Execution_ProcessID": ('$.Event.System.Execution."#attributes".ProcessID',),
+    "Execution_ThreadID": ('$.Event.System.Execution."#attributes".ThreadID',),
+    "Correlation_ActivityID": ('$.Event.System.Correlation."#attributes".ActivityID',),
+    "Correlation_RelatedActivityID": ('$.Event.System.Correlation."#attributes".RelatedActivityID',),
+    "Provider_Guid": ('$.Event.System.Provider."#attributes".Guid',),
+    "Security_UserID": ('$.Event.System.Security."#attributes".UserID',),
+}
+#: formats whose `raw` is the evtx crate's JSON rendering of the event
+EVTX_JSON_FORMATS = ("evtx", "evtx_json")
+
 #: a JSON key with a space in it (`"Threat Name":`); only keys are followed by a colon
 _SPACED_KEY = '"[^"\\\\]* [^"\\\\]*":'
 
@@ -143,6 +158,12 @@ class Projection:
             return f"lower({raw})" if form == "low" and b.type not in NUMERIC - {"BOOLEAN"} else raw
         assert b.key is not None
         raw = self._json(b.key)
+        if b.key in SYSTEM_FIELDS and self.table.has("raw") and self.table.has("format"):
+            # a System element: not in `data`, read from the raw record (the issue's "no rule silently
+            # fails on an unmapped field"); only rules naming one pay for parsing `raw`
+            fmts = ", ".join(sql_str(f) for f in EVTX_JSON_FORMATS)
+            paths = ", ".join(f"json_extract_string(raw, {sql_str(p)})" for p in SYSTEM_FIELDS[b.key])
+            raw = f"coalesce({raw}, CASE WHEN format IN ({fmts}) THEN coalesce({paths}, NULL) END)"
         return f"lower({raw})" if form == "low" else raw
 
     def _json(self, key: str) -> str:
