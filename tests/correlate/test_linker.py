@@ -173,3 +173,77 @@ def test_an_internal_address_links_within_the_edge_window_an_external_one_across
     c2 = LinkKey("ip", "203.0.113.9", GLOBAL)
     c = campaigns([item("a", 0, ["ws01"], [c2]), item("week", 7 * D, ["ws02"], [c2])])
     assert c["a"] == c["week"]
+
+
+# -- progression: the kill chain advancing on one host ------------------------------------------------------
+#: a host with unusual findings in every hour for two days (host_time alone joins only minutes apart) that
+#: showed escalation-stage findings in two of those hours
+NOISY_WEB = Neighbourhood(host_stats={"web1": [0.0, 2 * D, 900.0, 48.0, -1.0]},
+                          stage_stats={("web1", "escalate_privileges"): [2.0, 1 * D]})
+
+
+def test_progression_joins_escalation_after_exploitation_on_a_noisy_host() -> None:
+    res = Linker(S, NOISY_WEB).run([item("exploit", 2 * D, ["web1"], stage="initial_compromise"),
+                                    item("sudo", 2 * D + 40 * 60, ["web1"], stage="escalate_privileges")])
+    a, b = res.decisions
+    assert b.campaign == a.campaign and b.link == "progression"
+    why = b.why[0]
+    assert why.via == "exploit" and "initial_compromise then escalate_privileges" in why.entity
+    assert "escalate_privileges there about once every" in why.entity
+    # the same gap without a kill-chain reading is only host proximity on a noisy host: no join
+    res = Linker(S, NOISY_WEB).run([item("exploit", 2 * D, ["web1"]), item("sudo", 2 * D + 40 * 60, ["web1"])])
+    assert res.decisions[0].campaign != res.decisions[1].campaign
+
+
+def test_progression_runs_forwards_only() -> None:
+    # escalation first, exploitation 40 minutes later: not a kill chain progressing
+    res = Linker(S, NOISY_WEB).run([item("sudo", 2 * D, ["web1"], stage="escalate_privileges"),
+                                    item("exploit", 2 * D + 40 * 60, ["web1"], stage="initial_compromise")])
+    assert res.decisions[0].campaign != res.decisions[1].campaign
+
+
+def test_progression_needs_a_later_stage_on_the_same_host() -> None:
+    same = [item("x1", 2 * D, ["web1"], stage="initial_compromise"),
+            item("x2", 2 * D + 40 * 60, ["web1"], stage="initial_compromise")]
+    other_host = [item("x1", 2 * D, ["web2"], stage="initial_compromise"),
+                  item("x2", 2 * D + 40 * 60, ["web1"], stage="escalate_privileges")]
+    evasion = [item("x1", 2 * D, ["web1"], stage="initial_compromise"),
+               item("x2", 2 * D + 40 * 60, ["web1"], stage="maintain_presence")]
+    for case in (same, other_host, evasion):
+        res = Linker(S, NOISY_WEB).run(case)
+        assert res.decisions[0].campaign != res.decisions[1].campaign
+        assert all(w.link != "progression" for d in res.decisions for w in d.why)
+
+
+def test_progression_is_weighed_by_how_often_the_stage_appears_on_the_host() -> None:
+    # escalation-stage findings in 40 of the last 48 hours (an admin host): 40 minutes apart is a coincidence
+    sudo_host = Neighbourhood(host_stats={"web1": [0.0, 2 * D, 900.0, 48.0, -1.0]},
+                              stage_stats={("web1", "escalate_privileges"): [40.0, 2 * D - H]})
+    res = Linker(S, sudo_host).run([item("exploit", 2 * D, ["web1"], stage="initial_compromise"),
+                                    item("sudo", 2 * D + 40 * 60, ["web1"], stage="escalate_privileges")])
+    assert res.decisions[0].campaign != res.decisions[1].campaign
+    # ... and a day later on the quiet-stage host is beyond the 10 % coincidence bound too
+    res = Linker(S, NOISY_WEB).run([item("exploit", 2 * D, ["web1"], stage="initial_compromise"),
+                                    item("sudo", 3 * D, ["web1"], stage="escalate_privileges")])
+    assert res.decisions[0].campaign != res.decisions[1].campaign
+
+
+def test_progression_counts_stage_hours_for_the_next_chunk() -> None:
+    res = Linker(S, NOISY_WEB).run([item("a", 2 * D, ["web1"], stage="escalate_privileges"),
+                                    item("b", 2 * D + 60, ["web1"], stage="escalate_privileges"),
+                                    item("c", 2 * D + 2 * H, ["web1"], stage="escalate_privileges"),
+                                    item("r", 2 * D + 3 * H, ["web1"], stage="escalate_privileges", routine=True)])
+    # two new distinct hours (a and b share one; routine findings are not unusual activity)
+    assert res.stage_stats[("web1", "escalate_privileges")][0] == 4.0
+
+
+def test_host_time_and_progression_on_one_host_count_once() -> None:
+    from aptwatch.correlate.linker import LinkEvidence, combine
+
+    near = LinkEvidence("host_time", "f", "host:web1 (40min apart)", 0.4, "c", "host:web1")
+    prog = LinkEvidence("progression", "f", "host:web1: initial_compromise then ...", 0.3, "c", "host:web1")
+    assert combine([near, prog]) == 0.4
+    assert combine([near, prog._replace(weight=0.7)]) == 0.7
+    # on two hosts they are two readings
+    other = prog._replace(scope="host:web2")
+    assert abs(combine([near, other]) - (1 - 0.6 * 0.7)) < 1e-9

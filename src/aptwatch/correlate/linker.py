@@ -26,6 +26,11 @@ Link kinds and weights (docs/campaigns.md has the reasoning):
 - `edge`: the finding names an internal address of host A (a connection, a logon) and A's campaign
   was active within `edge_window`; or a campaign member named this finding's host earlier:
   `edge_weight * rarity(address) * hub factor`.
+- `progression`: the finding's kill-chain stage comes after a stage the campaign already showed on
+  the same host, earlier (reconnaissance then exploitation, exploitation then privilege escalation):
+  weighed like `host_time`, but with the rate at which findings *of this stage* appear on the host
+  (`stage_rate`), far lower than the rate of any unusual finding. `host_time` and `progression` on
+  one host test the same gap: they count once, at the stronger (`combine`).
 
 Ids are stable: a campaign's id derives from its seed finding's id, and when campaigns merge the
 one whose seed is earliest (time, then id) survives, so the same input gives the same ids however
@@ -37,12 +42,18 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from aptwatch.correlate.entities import CROSS_HOST, GLOBAL, INSTANCE, LinkKey
 from aptwatch.correlate.settings import CorrelateSettings
+from aptwatch.model.killchain import STAGE_INDEX, Stage
+
+#: stages a progression link can lead to, and the earlier stages it can come from: evasion and impact
+#: (maintain_presence) accompany every step and say nothing about progression
+PROGRESSION_FROM = tuple(s.value for s in Stage if s not in (Stage.MAINTAIN_PRESENCE, Stage.DATA_EXFILTRATION))
+PROGRESSION_TO = frozenset(s.value for s in Stage if s not in (Stage.MAINTAIN_PRESENCE, Stage.RECONNAISSANCE))
 
 MEMBER = "member"
 ROUTINE = "routine"
@@ -81,6 +92,8 @@ class Item:
     #: detector:rule, and the distinct earlier hours the rule fired in on the finding's host
     rule: str = ""
     rule_hours: int = 0
+    #: the finding's kill-chain stage (None: unstaged)
+    stage: str | None = None
 
     @property
     def end(self) -> float:
@@ -113,6 +126,8 @@ class HostRow:
     rule: str = ""
     #: the member's first event time (a span's start; `time` may be its end)
     start: float | None = None
+    #: the member's kill-chain stage
+    stage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +149,8 @@ class Neighbourhood:
     host_stats: dict[str, list[float]] = field(default_factory=dict)
     #: over every host known before the chunk: (active hours, seconds watched)
     estate: tuple[float, float] = (0.0, 0.0)
+    #: (host, stage) -> [distinct hours with non-routine findings of the stage, start of the last one]
+    stage_stats: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
 
 class LinkEvidence(NamedTuple):
@@ -142,6 +159,8 @@ class LinkEvidence(NamedTuple):
     entity: str
     weight: float
     campaign: str
+    #: temporal links on the same host share a scope ('host:<key>') and count once, at the strongest
+    scope: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {"link": self.link, "via": self.via, "entity": self.entity, "weight": round(self.weight, 4)}
@@ -171,6 +190,8 @@ class LinkResult:
     created: dict[str, tuple[float, str]]
     #: host -> [first seen, last seen, findings, active hours, last active hour] after the chunk
     host_stats: dict[str, list[float]] = field(default_factory=dict)
+    #: (host, stage) -> [hours, last hour] after the chunk (those the chunk changed)
+    stage_stats: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
 
 class _TimeIndex:
@@ -303,12 +324,16 @@ class Linker:
         self.touches = _TimeIndex(keep)
         #: members per (host, rule): the same unusual signal recurring
         self.recur = _TimeIndex(keep)
+        #: members per (host, stage): the kill chain progressing on a host
+        self.staged = _TimeIndex(keep)
         self.entities = _EntityIndex()
         self.host_window = settings.host_window.total_seconds()
         self.k = math.log(2.0) / -math.log(1.0 - settings.host_coincidence)
         self.prior_seconds = settings.host_prior_hours * 3600.0
         self.hstat: dict[str, list[float]] = {h: list(v) for h, v in hood.host_stats.items()}
         self.hstat_touched: set[str] = set()
+        self.sstat: dict[tuple[str, str], list[float]] = {k: list(v) for k, v in hood.stage_stats.items()}
+        self.sstat_touched: set[tuple[str, str]] = set()
         # the estate average: hosts loaded here are already in hood.estate, so only growth is added
         self.estate_active, self.estate_watched = hood.estate
         self.edge_window = settings.edge_window.total_seconds()
@@ -325,6 +350,8 @@ class Linker:
             self.hosts.add(r.host, r.campaign, r.time, r.finding, end=r.end, start=r.start)
             if r.rule:
                 self.recur.add(f"{r.host}\x1f{r.rule}", r.campaign, r.time, r.finding, end=r.end, start=r.start)
+            if r.stage in STAGE_INDEX:
+                self.staged.add(f"{r.host}\x1f{r.stage}", r.campaign, r.time, r.finding, end=r.end, start=r.start)
         for r in hood.touches:
             self._known(r.campaign)
             self.touches.add(r.host, r.campaign, r.time, r.finding, r.weight, end=r.end)
@@ -361,6 +388,7 @@ class Linker:
         self.hosts.merge(absorbed, survivor)
         self.touches.merge(absorbed, survivor)
         self.recur.merge(absorbed, survivor)
+        self.staged.merge(absorbed, survivor)
         self.entities.merge(absorbed, survivor)
         return survivor
 
@@ -373,7 +401,7 @@ class Linker:
             per = found.setdefault(root, {})
             k = (ev.link, ev.entity)
             if k not in per or per[k].weight < ev.weight:
-                per[k] = LinkEvidence(ev.link, ev.via, ev.entity, ev.weight, root)
+                per[k] = LinkEvidence(ev.link, ev.via, ev.entity, ev.weight, root, ev.scope)
 
         own = set(it.hosts)
         own_span = excess(it.end - it.time)
@@ -391,7 +419,8 @@ class Linker:
                     gap += self.hosts.span(fid) + own_span
                     w = self.proximity(gap, rate)
                     offer(cid, LinkEvidence("host_time", fid, f"host:{h} ({_gap(gap)} apart; unusual activity "
-                                                              f"there about once every {_gap(1.0 / rate)})", w, cid))
+                                                              f"there about once every {_gap(1.0 / rate)})", w, cid,
+                                            f"host:{h}"))
                 if it.rule:
                     # the same unusual signal again: its own (lower) rate on this host sets the chance
                     # of a coincidence, not the host's rate for any unusual signal
@@ -404,6 +433,8 @@ class Linker:
                         offer(cid, LinkEvidence("recurrence", fid, f"rule:{it.rule} on host:{h} again "
                                                 f"({_gap(gap)} apart; it fires there about once every "
                                                 f"{_gap(1.0 / rrate)})", w, cid))
+                if it.stage in PROGRESSION_TO:
+                    self._progression(it, h, own_span, offer)
                 # an earlier member named this host (it connected here / logged on here); a finding on
                 # n hosts meets such a touch on any of them n times as easily
                 for cid, gap, fid, w in self.touches.nearest(h, it.time, self.edge_window, self.host_window, it.end):
@@ -440,6 +471,36 @@ class Linker:
                         link, w = "credential_use", min(1.0, 2.0 * base)
                 offer(cid, LinkEvidence(link, ent.finding, key.label, w, cid))
         return {cid: sorted(v.values(), key=lambda x: -x.weight) for cid, v in found.items()}
+
+    def _progression(self, it: Item, host: str, own_span: float,
+                     offer: Callable[[str, LinkEvidence], None]) -> None:
+        """The kill chain progressing on one host: an earlier stage of a campaign there, then this finding's
+        later stage. The chance of a coincidence is that of *this stage* appearing on the host in the gap,
+        not of any unusual finding: exploitation then privilege escalation 40 minutes later on a host that
+        shows escalation-stage findings twice a week is not a coincidence, though the host is noisy."""
+        assert it.stage is not None
+        srate = self.stage_rate(host, it.stage, it.time)
+        window = min(self.host_window, math.log(1.0 / self.s.min_link_weight) / (self.k * srate))
+        mine = STAGE_INDEX[it.stage]
+        for earlier in PROGRESSION_FROM:
+            if STAGE_INDEX[earlier] >= mine:
+                break
+            # only what came before: the chain runs forwards
+            for cid, gap, fid, _ in self.staged.nearest(f"{host}\x1f{earlier}", it.time, window, 0.0, it.time):
+                gap += self.staged.span(fid) + own_span
+                w = self.proximity(gap, srate)
+                offer(cid, LinkEvidence("progression", fid, f"host:{host}: {earlier} then {it.stage} ({_gap(gap)} "
+                                        f"apart; {it.stage} there about once every {_gap(1.0 / srate)})", w, cid,
+                                        f"host:{host}"))
+
+    def stage_rate(self, host: str, stage: str, t: float) -> float:
+        """How often (per second) findings of a kill-chain stage appear on the host: distinct earlier hours with
+        non-routine findings of that stage over the time watched, with one pseudo-hour spread over
+        `host_prior_hours` (never above the host's rate for any unusual finding)."""
+        st = self.hstat.get(host)
+        watched = max(0.0, t - st[0]) if st else 0.0
+        hours = self.sstat.get((host, stage), [0.0, -1.0])[0]
+        return min((hours + 1.0) / (watched + self.prior_seconds), self.rate(host, t))
 
     def estate_rate(self) -> float:
         """Unusual hours per second watched over all hosts (the prior for each host's own rate)."""
@@ -484,6 +545,12 @@ class Linker:
         """Count the finding's hour as unusual activity on its hosts (after its own links were weighed)."""
         hour = (it.time // 3600.0) * 3600.0
         for h in it.hosts:
+            if it.stage in STAGE_INDEX:
+                ss = self.sstat.setdefault((h, it.stage), [0.0, -1.0])
+                if hour != ss[1]:
+                    ss[0] += 1
+                    ss[1] = hour
+                    self.sstat_touched.add((h, it.stage))
             st = self.hstat[h]
             if hour != st[4]:
                 st[3] += 1
@@ -533,7 +600,8 @@ class Linker:
         merged = {a: self.find(a) for a in self.merged}
         touched = {self.find(c) for c in self.touched}
         return LinkResult(decisions, merged, touched, {c: a for c, a in self.created.items() if c not in merged},
-                          {h: self.hstat[h] for h in self.hstat_touched})
+                          {h: self.hstat[h] for h in self.hstat_touched},
+                          {k: self.sstat[k] for k in self.sstat_touched})
 
     def _index(self, it: Item, root: str) -> None:
         host = it.hosts[0] if it.hosts else ""
@@ -543,6 +611,8 @@ class Linker:
                 self.hosts.add(h, root, t, it.id, end=it.end, start=it.time)
                 if it.rule:
                     self.recur.add(f"{h}\x1f{it.rule}", root, t, it.id, end=it.end, start=it.time)
+                if it.stage in STAGE_INDEX:
+                    self.staged.add(f"{h}\x1f{it.stage}", root, t, it.id, end=it.end, start=it.time)
             for e in it.edges:
                 if e.host not in it.hosts:
                     self.touches.add(e.host, root, t, it.id, e.weight, end=it.end)
@@ -567,11 +637,22 @@ def combine(evs: Iterable[LinkEvidence]) -> float:
     not add up to a rare one."""
     rest = 1.0
     shared = 0.0
+    #: per host: (noisy-OR of its host_time links, strongest progression link)
+    near: dict[str, list[float]] = {}
     for e in evs:
         if e.link == "entity":
             shared = max(shared, e.weight)
+        elif e.link == "host_time" and e.scope:
+            n = near.setdefault(e.scope, [1.0, 0.0])
+            n[0] *= 1.0 - e.weight
+        elif e.link == "progression" and e.scope:
+            n = near.setdefault(e.scope, [1.0, 0.0])
+            n[1] = max(n[1], e.weight)
         else:
             rest *= 1.0 - e.weight
+    for miss, prog in near.values():
+        # proximity on a host and progression on it weigh the same gap: the stronger reading counts
+        rest *= min(miss, 1.0 - prog)
     return 1.0 - rest * (1.0 - shared)
 
 
