@@ -209,7 +209,9 @@ def test_progression_needs_a_later_stage_on_the_same_host() -> None:
                   item("x2", 2 * D + 40 * 60, ["web1"], stage="escalate_privileges")]
     evasion = [item("x1", 2 * D, ["web1"], stage="initial_compromise"),
                item("x2", 2 * D + 40 * 60, ["web1"], stage="maintain_presence")]
-    for case in (same, other_host, evasion):
+    inbound = [item("x1", 2 * D, ["web1"], stage="establish_foothold"),
+               item("x2", 2 * D + 40 * 60, ["web1"], stage="lateral_movement")]  # someone arriving on web1
+    for case in (same, other_host, evasion, inbound):
         res = Linker(S, NOISY_WEB).run(case)
         assert res.decisions[0].campaign != res.decisions[1].campaign
         assert all(w.link != "progression" for d in res.decisions for w in d.why)
@@ -247,3 +249,59 @@ def test_host_time_and_progression_on_one_host_count_once() -> None:
     # on two hosts they are two readings
     other = prog._replace(scope="host:web2")
     assert abs(combine([near, other]) - (1 - 0.6 * 0.7)) < 1e-9
+
+
+# -- estate_time: staged findings on two hosts within moments ------------------------------------------------
+#: twelve hosts, each with unusual findings about once every four hours (the estate: about three an hour)
+ESTATE = Neighbourhood(host_stats={f"h{i}": [0.0, 4 * D, 100.0, 24.0, -1.0] for i in range(12)},
+                       estate=(12 * 24.0, 12 * 4 * D), known_hosts=12)
+
+
+def test_estate_time_joins_a_scan_and_the_attack_on_another_host_seconds_later() -> None:
+    res = Linker(S, ESTATE).run([item("scan", 4 * D, ["h1"], stage="reconnaissance", rule="ssh_scan"),
+                                 item("exploit", 4 * D + 20, ["h2"], stage="initial_compromise", rule="web_attack")])
+    a, b = res.decisions
+    assert b.campaign == a.campaign and b.link == "estate_time"
+    assert b.why[0].via == "scan" and "host:h1 -> host:h2 (20s apart" in b.why[0].entity
+    assert "among 12 hosts" in b.why[0].entity and "1 other host(s)" in b.why[0].entity
+
+
+def test_estate_time_negative_cases() -> None:
+    far = [item("scan", 4 * D, ["h1"], stage="reconnaissance", rule="ssh_scan"),
+           item("exploit", 4 * D + 30 * 60, ["h2"], stage="initial_compromise", rule="web_attack")]
+    unstaged = [item("scan", 4 * D, ["h1"], rule="odd_dns"),
+                item("exploit", 4 * D + 20, ["h2"], stage="initial_compromise", rule="web_attack")]
+    same_rule = [item("scan1", 4 * D, ["h1"], stage="reconnaissance", rule="ssh_scan"),
+                 item("scan2", 4 * D + 5, ["h2"], stage="reconnaissance", rule="ssh_scan")]
+    routine = [item("scan", 4 * D, ["h1"], stage="reconnaissance", rule="ssh_scan"),
+               item("exploit", 4 * D + 20, ["h2"], stage="initial_compromise", rule="web_attack", routine=True)]
+    # an edge already joins the two hosts (the source of a PsExec and its destination): weighed as an edge,
+    # against hubs, not again as closeness in time
+    edged = [item("src", 4 * D, ["h1"], stage="lateral_movement", rule="new_edge",
+                  edges=[Edge("10.0.0.2", "h2", 0.1)]),
+             item("dst", 4 * D + 2, ["h2"], stage="lateral_movement", rule="service_install")]
+    for case in (far, unstaged, same_rule, routine, edged):
+        res = Linker(S, ESTATE).run(case)
+        assert len({d.campaign for d in res.decisions}) == len(case) or res.decisions[-1].campaign is None
+        assert all(w.link != "estate_time" for d in res.decisions for w in d.why)
+    # switched off
+    from dataclasses import replace
+
+    res = Linker(replace(S, estate_proximity=False), ESTATE).run(
+        [item("scan", 4 * D, ["h1"], stage="reconnaissance", rule="ssh_scan"),
+         item("exploit", 4 * D + 20, ["h2"], stage="initial_compromise", rule="web_attack")])
+    assert res.decisions[0].campaign != res.decisions[1].campaign
+
+
+def test_estate_time_does_not_glue_a_sweep_or_a_fleet_deployment() -> None:
+    # a sweep touches eight hosts at once, then the attack on h9: eight other hosts were active, no link
+    sweep = [item(f"scan{i}", 4 * D + i, [f"h{i}"], stage="reconnaissance", rule="ssh_scan") for i in range(8)]
+    res = Linker(S, ESTATE).run([*sweep, item("exploit", 4 * D + 20, ["h9"], stage="initial_compromise",
+                                              rule="web_attack")])
+    assert len({d.campaign for d in res.decisions}) == 9
+    # a deployment: the same two rules on every host in the same minute
+    fleet = [item(f"{r}{i}", 4 * D + i, [f"h{i}"], stage=st, rule=r) for i in range(10)
+             for r, st in (("svc_install", "establish_foothold"), ("new_lineage", "initial_compromise"))]
+    res = Linker(S, ESTATE).run(fleet)
+    assert all(w.link != "estate_time" or w.weight < 0.2 for d in res.decisions for w in d.why)
+    assert len({d.campaign for d in res.decisions}) == 10  # one per host: the two findings of a host join there

@@ -304,7 +304,8 @@ def _chunk(store: Store, session: Session, ctx: _Context, chunk: pa.Table, supp:
         tmax = max(it.time for it in items)
         t = report.lap("items", t)
         raw = cs.neighbourhood(con, want_keys, want_hosts, tmin, tmax, horizon=s.horizon,
-                               edge_window=s.edge_window, host_window=s.host_window)
+                               edge_window=s.edge_window, host_window=s.host_window,
+                               estate_window=s.estate_max_window if s.estate_proximity else None)
         t = report.lap("neighbourhood", t)
         hood = Neighbourhood(
             [EntityRow(*e) for e in raw.entities],
@@ -313,7 +314,7 @@ def _chunk(store: Store, session: Session, ctx: _Context, chunk: pa.Table, supp:
             [HostRow(h, c, t, f, w, e, rl, st, sg) for kind, h, c, t, f, w, e, rl, st, sg in raw.hosts
              if kind == "touch"],
             {c: CampaignInfo(a, f, cr) for c, (a, f, cr) in raw.campaigns.items()}, raw.host_stats, raw.estate,
-            raw.stage_stats)
+            raw.stage_stats, known)
         result = Linker(s, hood).run(items)
         t = report.lap("link", t)
         run_id = report.run_id

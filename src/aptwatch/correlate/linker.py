@@ -31,6 +31,12 @@ Link kinds and weights (docs/campaigns.md has the reasoning):
   weighed like `host_time`, but with the rate at which findings *of this stage* appear on the host
   (`stage_rate`), far lower than the rate of any unusual finding. `host_time` and `progression` on
   one host test the same gap: they count once, at the stronger (`combine`).
+- `estate_time`: a staged finding on host B within minutes of a staged member of a campaign on
+  another host A, with a different rule (a scan of the DNS server, then the web attack on the
+  intranet server): weighed by the chance that unrelated unusual activity falls that close on some
+  other host (the estate's summed rate), capped at `edge_weight`, and divided by the number of other
+  hosts with staged findings in that window; none when the finding's own rule fired on another host
+  in that window: a sweep or a fleet-wide deployment links nobody.
 
 Ids are stable: a campaign's id derives from its seed finding's id, and when campaigns merge the
 one whose seed is earliest (time, then id) survives, so the same input gives the same ids however
@@ -50,10 +56,16 @@ from aptwatch.correlate.entities import CROSS_HOST, GLOBAL, INSTANCE, LinkKey
 from aptwatch.correlate.settings import CorrelateSettings
 from aptwatch.model.killchain import STAGE_INDEX, Stage
 
-#: stages a progression link can lead to, and the earlier stages it can come from: evasion and impact
-#: (maintain_presence) accompany every step and say nothing about progression
-PROGRESSION_FROM = tuple(s.value for s in Stage if s not in (Stage.MAINTAIN_PRESENCE, Stage.DATA_EXFILTRATION))
-PROGRESSION_TO = frozenset(s.value for s in Stage if s not in (Stage.MAINTAIN_PRESENCE, Stage.RECONNAISSANCE))
+#: stages a progression link can lead to: the steps an intruder takes *on* a host it works on. Lateral
+#: movement and exfiltration are left out: a host shows lateral movement when someone arrives on it (an
+#: administrator's PsExec lands as a service install), which starts a chain there rather than advancing
+#: one, and collection / exfiltration findings (an archive, a copy) are everyday administration too.
+#: Evasion and impact (maintain_presence) accompany every step and say nothing about progression.
+PROGRESSION_TO = frozenset(s.value for s in (Stage.INITIAL_COMPROMISE, Stage.ESTABLISH_FOOTHOLD,
+                                             Stage.ESCALATE_PRIVILEGES, Stage.INTERNAL_RECON))
+#: the earlier stages a progression can come from
+PROGRESSION_FROM = tuple(s.value for s in (Stage.RECONNAISSANCE, Stage.INITIAL_COMPROMISE, Stage.ESTABLISH_FOOTHOLD,
+                                           Stage.ESCALATE_PRIVILEGES))
 
 MEMBER = "member"
 ROUTINE = "routine"
@@ -151,6 +163,8 @@ class Neighbourhood:
     estate: tuple[float, float] = (0.0, 0.0)
     #: (host, stage) -> [distinct hours with non-routine findings of the stage, start of the last one]
     stage_stats: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    #: hosts correlation knows (the estate size: the summed rate of cross-host proximity)
+    known_hosts: int = 0
 
 
 class LinkEvidence(NamedTuple):
@@ -326,6 +340,9 @@ class Linker:
         self.recur = _TimeIndex(keep)
         #: members per (host, stage): the kill chain progressing on a host
         self.staged = _TimeIndex(keep)
+        #: staged members of every host in time order: (time, end, host, campaign, finding, rule)
+        self.timeline: list[tuple[float, float, str, str, str, str]] = []
+        self.known_hosts = hood.known_hosts
         self.entities = _EntityIndex()
         self.host_window = settings.host_window.total_seconds()
         self.k = math.log(2.0) / -math.log(1.0 - settings.host_coincidence)
@@ -352,6 +369,10 @@ class Linker:
                 self.recur.add(f"{r.host}\x1f{r.rule}", r.campaign, r.time, r.finding, end=r.end, start=r.start)
             if r.stage in STAGE_INDEX:
                 self.staged.add(f"{r.host}\x1f{r.stage}", r.campaign, r.time, r.finding, end=r.end, start=r.start)
+                if r.start is None or r.time <= r.start:  # a span is indexed at both ends: once is enough here
+                    self.timeline.append((r.time, r.end if r.end is not None else r.time, r.host, r.campaign,
+                                          r.finding, r.rule))
+        self.timeline.sort()
         for r in hood.touches:
             self._known(r.campaign)
             self.touches.add(r.host, r.campaign, r.time, r.finding, r.weight, end=r.end)
@@ -447,6 +468,12 @@ class Linker:
                                                            it.end):
                     offer(cid, LinkEvidence("edge", fid, f"addr:{e.address} -> host:{e.host} ({_gap(gap)} apart)",
                                             e.weight, cid))
+            if self.s.estate_proximity and it.stage in STAGE_INDEX and it.hosts:
+                # an edge is the specific evidence of a connection between the two hosts, already weighed
+                # against hubs (an administrator's workstation reaching many servers): closeness in time adds
+                # nothing independent to it
+                edged = {c for c, per in found.items() if any(k[0] == "edge" for k in per)}
+                self._estate_time(it, own, offer, edged)
         for key in it.keys:
             entries = self.entities.by_key.get((key.kind, key.value))
             if not entries:
@@ -480,7 +507,8 @@ class Linker:
         shows escalation-stage findings twice a week is not a coincidence, though the host is noisy."""
         assert it.stage is not None
         srate = self.stage_rate(host, it.stage, it.time)
-        window = min(self.host_window, math.log(1.0 / self.s.min_link_weight) / (self.k * srate))
+        window = min(self.s.progression_window.total_seconds(),
+                     math.log(1.0 / self.s.min_link_weight) / (self.k * srate))
         mine = STAGE_INDEX[it.stage]
         for earlier in PROGRESSION_FROM:
             if STAGE_INDEX[earlier] >= mine:
@@ -492,6 +520,44 @@ class Linker:
                 offer(cid, LinkEvidence("progression", fid, f"host:{host}: {earlier} then {it.stage} ({_gap(gap)} "
                                         f"apart; {it.stage} there about once every {_gap(1.0 / srate)})", w, cid,
                                         f"host:{host}"))
+
+    def _estate_time(self, it: Item, own: set[str], offer: Callable[[str, LinkEvidence], None],
+                     edged: set[str]) -> None:
+        """Staged findings on other hosts within minutes: one actor moving through the estate, unless the
+        estate is busy enough at that moment for it to be a coincidence (see settings.estate_proximity)."""
+        n = max(1, self.known_hosts, len(self.hstat))
+        total = self.estate_rate() * n
+        window = min(self.s.estate_max_window.total_seconds(),
+                     math.log(1.0 / self.s.min_link_weight) / (self.k * total))
+        # a member starting an hour before the window can still reach it: spans count beyond their first hour
+        lo = bisect.bisect_left(self.timeline, (it.time - window - 3600.0,))
+        hi = bisect.bisect_right(self.timeline, (it.end + window, math.inf))
+        best: dict[str, tuple[float, str, str]] = {}
+        others: set[str] = set()
+        own_span = excess(it.end - it.time)
+        for t, end, host, cid, fid, rule in self.timeline[lo:hi]:
+            if host in own:
+                continue
+            # as for host_time: a span is a window for coincidence as wide as itself
+            gap = max(0.0, it.time - end, t - it.end) + excess(end - t) + own_span
+            if gap > window:
+                continue
+            others.add(host)
+            if rule == it.rule:
+                # this signal on another host at the same moment: a sweep or a deployment, not a chain
+                return
+            root = self.find(cid)
+            if root in edged:
+                continue
+            if root not in best or gap < best[root][0]:
+                best[root] = (gap, fid, host)
+        if not best:
+            return
+        for cid, (gap, fid, host) in best.items():
+            w = min(self.s.edge_weight, math.exp(-self.k * total * gap)) / len(others)
+            offer(cid, LinkEvidence("estate_time", fid, f"host:{host} -> host:{it.hosts[0]} ({_gap(gap)} apart; "
+                                    f"unusual activity somewhere among {n} hosts about once every "
+                                    f"{_gap(1.0 / total)}; {len(others)} other host(s) active then)", w, cid))
 
     def stage_rate(self, host: str, stage: str, t: float) -> float:
         """How often (per second) findings of a kill-chain stage appear on the host: distinct earlier hours with
@@ -616,6 +682,9 @@ class Linker:
             for e in it.edges:
                 if e.host not in it.hosts:
                     self.touches.add(e.host, root, t, it.id, e.weight, end=it.end)
+        if it.stage in STAGE_INDEX and not it.routine:
+            for h in it.hosts:
+                bisect.insort(self.timeline, (it.time, it.end, h, root, it.id, it.rule))
         for key in it.keys:
             self.entities.add((key.kind, key.value), root, host, it.time, it.end, it.id)
         if it.credential_access:

@@ -202,8 +202,10 @@ class RawNeighbourhood:
 
 def neighbourhood(con: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str]], hosts: Iterable[str],
                   tmin: float, tmax: float, *, horizon: timedelta, edge_window: timedelta,
-                  host_window: timedelta) -> RawNeighbourhood:
-    """Earlier members that share a key with the chunk or sit on its hosts near its time span."""
+                  host_window: timedelta, estate_window: timedelta | None = None) -> RawNeighbourhood:
+    """Earlier members that share a key with the chunk or sit on its hosts near its time span, and (with
+    `estate_window`) the staged members of every other host within that window of it (cross-host
+    proximity: an hour around the chunk, so bounded by the chunk's own density)."""
     from aptwatch.correlate.linker import campaign_id_for
 
     key_list = sorted(set(keys))
@@ -228,6 +230,16 @@ def neighbourhood(con: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str]
         JOIN campaign_members m ON m.finding_id = ei.finding_id
         WHERE ei.kind IN ('host', 'touch') AND m.disposition = 'member' AND ei.time BETWEEN ? AND ?
     """, [lo - max(edge_window, host_window), hi + max(edge_window, host_window)]).fetchall()
+    if estate_window is not None:
+        # one hour more before: a span counts beyond its first hour (linker.excess)
+        near += con.execute("""
+            SELECT ei.kind, ei.value, m.campaign_id, ei.time, ei.finding_id, 1.0, m.time_last,
+                   m.detector || ':' || m.rule_id, m.time, m.stage
+            FROM corr_entity_index ei
+            JOIN campaign_members m ON m.finding_id = ei.finding_id
+            WHERE ei.kind = 'host' AND m.disposition = 'member' AND m.stage IS NOT NULL
+              AND ei.value NOT IN (SELECT host FROM want_hosts) AND ei.time BETWEEN ? AND ?
+        """, [lo - estate_window - timedelta(hours=1), hi + estate_window]).fetchall()
     host_rows = con.execute("SELECT host, first_seen, last_seen, findings, active_hours, last_active FROM corr_hosts "
                             "WHERE host IN (SELECT host FROM want_hosts)").fetchall()
     host_stats: dict[str, list[float]] = {
