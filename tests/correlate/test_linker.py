@@ -262,7 +262,8 @@ def test_estate_time_joins_a_scan_and_the_attack_on_another_host_seconds_later()
                                  item("exploit", 4 * D + 20, ["h2"], stage="initial_compromise", rule="web_attack")])
     a, b = res.decisions
     assert b.campaign == a.campaign and b.link == "estate_time"
-    assert b.why[0].via == "scan" and "host:h1 -> host:h2 (20s apart" in b.why[0].entity
+    assert b.why[0].via == "scan"
+    assert "host:h1 reconnaissance -> host:h2 initial_compromise (20s apart" in b.why[0].entity
     assert "among 12 hosts" in b.why[0].entity and "1 other host(s)" in b.why[0].entity
 
 
@@ -280,7 +281,15 @@ def test_estate_time_negative_cases() -> None:
     edged = [item("src", 4 * D, ["h1"], stage="lateral_movement", rule="new_edge",
                   edges=[Edge("10.0.0.2", "h2", 0.1)]),
              item("dst", 4 * D + 2, ["h2"], stage="lateral_movement", rule="service_install")]
-    for case in (far, unstaged, same_rule, routine, edged):
+    # the chain runs forwards, from reconnaissance (the step whose only cross-host trace is time): not the
+    # attack first and the scan after, not two exploitation-stage findings, not two scans
+    backwards = [item("exploit", 4 * D, ["h2"], stage="initial_compromise", rule="web_attack"),
+                 item("scan", 4 * D + 20, ["h1"], stage="reconnaissance", rule="ssh_scan")]
+    not_recon = [item("a", 4 * D, ["h1"], stage="initial_compromise", rule="r1"),
+                 item("b", 4 * D + 20, ["h2"], stage="escalate_privileges", rule="r2")]
+    two_scans = [item("a", 4 * D, ["h1"], stage="reconnaissance", rule="r1"),
+                 item("b", 4 * D + 20, ["h2"], stage="reconnaissance", rule="r2")]
+    for case in (far, unstaged, same_rule, routine, edged, backwards, not_recon, two_scans):
         res = Linker(S, ESTATE).run(case)
         assert len({d.campaign for d in res.decisions}) == len(case) or res.decisions[-1].campaign is None
         assert all(w.link != "estate_time" for d in res.decisions for w in d.why)
@@ -301,7 +310,7 @@ def test_estate_time_does_not_glue_a_sweep_or_a_fleet_deployment() -> None:
     assert len({d.campaign for d in res.decisions}) == 9
     # a deployment: the same two rules on every host in the same minute
     fleet = [item(f"{r}{i}", 4 * D + i, [f"h{i}"], stage=st, rule=r) for i in range(10)
-             for r, st in (("svc_install", "establish_foothold"), ("new_lineage", "initial_compromise"))]
+             for r, st in (("svc_install", "establish_foothold"), ("inventory_scan", "reconnaissance"))]
     res = Linker(S, ESTATE).run(fleet)
     assert all(w.link != "estate_time" or w.weight < 0.2 for d in res.decisions for w in d.why)
     assert len({d.campaign for d in res.decisions}) == 10  # one per host: the two findings of a host join there

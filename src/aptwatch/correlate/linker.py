@@ -31,8 +31,8 @@ Link kinds and weights (docs/campaigns.md has the reasoning):
   weighed like `host_time`, but with the rate at which findings *of this stage* appear on the host
   (`stage_rate`), far lower than the rate of any unusual finding. `host_time` and `progression` on
   one host test the same gap: they count once, at the stronger (`combine`).
-- `estate_time`: a staged finding on host B within minutes of a staged member of a campaign on
-  another host A, with a different rule (a scan of the DNS server, then the web attack on the
+- `estate_time`: a finding on host B within minutes after a reconnaissance-stage member of a campaign
+  on another host A, with a different rule (a scan of the DNS server, then the web attack on the
   intranet server): weighed by the chance that unrelated unusual activity falls that close on some
   other host (the estate's summed rate), capped at `edge_weight`, and divided by the number of other
   hosts with staged findings in that window; none when the finding's own rule fired on another host
@@ -63,6 +63,12 @@ from aptwatch.model.killchain import STAGE_INDEX, Stage
 #: Evasion and impact (maintain_presence) accompany every step and say nothing about progression.
 PROGRESSION_TO = frozenset(s.value for s in (Stage.INITIAL_COMPROMISE, Stage.ESTABLISH_FOOTHOLD,
                                              Stage.ESCALATE_PRIVILEGES, Stage.INTERNAL_RECON))
+#: estate_time: the stage of the earlier finding on the other host, and of the later one. Reconnaissance is the
+#: step whose cross-host trace is time alone (the scan comes from outside, before any foothold); the later
+#: cross-host steps (lateral movement, use of stolen credentials) leave connections, logons and accounts,
+#: which `edge`, `credential_use` and `entity` follow with their own evidence
+ESTATE_FROM = frozenset({Stage.RECONNAISSANCE.value})
+ESTATE_TO = frozenset(s.value for s in Stage if s not in (Stage.MAINTAIN_PRESENCE, Stage.RECONNAISSANCE))
 #: the earlier stages a progression can come from
 PROGRESSION_FROM = tuple(s.value for s in (Stage.RECONNAISSANCE, Stage.INITIAL_COMPROMISE, Stage.ESTABLISH_FOOTHOLD,
                                            Stage.ESCALATE_PRIVILEGES))
@@ -340,8 +346,8 @@ class Linker:
         self.recur = _TimeIndex(keep)
         #: members per (host, stage): the kill chain progressing on a host
         self.staged = _TimeIndex(keep)
-        #: staged members of every host in time order: (time, end, host, campaign, finding, rule)
-        self.timeline: list[tuple[float, float, str, str, str, str]] = []
+        #: staged members of every host in time order: (time, end, host, campaign, finding, rule, stage)
+        self.timeline: list[tuple[float, float, str, str, str, str, str]] = []
         self.known_hosts = hood.known_hosts
         self.entities = _EntityIndex()
         self.host_window = settings.host_window.total_seconds()
@@ -371,7 +377,7 @@ class Linker:
                 self.staged.add(f"{r.host}\x1f{r.stage}", r.campaign, r.time, r.finding, end=r.end, start=r.start)
                 if r.start is None or r.time <= r.start:  # a span is indexed at both ends: once is enough here
                     self.timeline.append((r.time, r.end if r.end is not None else r.time, r.host, r.campaign,
-                                          r.finding, r.rule))
+                                          r.finding, r.rule, r.stage))
         self.timeline.sort()
         for r in hood.touches:
             self._known(r.campaign)
@@ -532,10 +538,12 @@ class Linker:
         # a member starting an hour before the window can still reach it: spans count beyond their first hour
         lo = bisect.bisect_left(self.timeline, (it.time - window - 3600.0,))
         hi = bisect.bisect_right(self.timeline, (it.end + window, math.inf))
-        best: dict[str, tuple[float, str, str]] = {}
+        best: dict[str, tuple[float, str, str, str]] = {}
         others: set[str] = set()
         own_span = excess(it.end - it.time)
-        for t, end, host, cid, fid, rule in self.timeline[lo:hi]:
+        assert it.stage is not None
+        mine = STAGE_INDEX[it.stage]
+        for t, end, host, cid, fid, rule, stage in self.timeline[lo:hi]:
             if host in own:
                 continue
             # as for host_time: a span is a window for coincidence as wide as itself
@@ -546,16 +554,21 @@ class Linker:
             if rule == it.rule:
                 # this signal on another host at the same moment: a sweep or a deployment, not a chain
                 return
+            # the chain advances from host to host (reconnaissance of one, exploitation of the next): an earlier
+            # stage on the other host, before this finding; evasion / impact say nothing about order
+            if t > it.time or stage not in ESTATE_FROM or it.stage not in ESTATE_TO or STAGE_INDEX[stage] >= mine:
+                continue
             root = self.find(cid)
             if root in edged:
                 continue
             if root not in best or gap < best[root][0]:
-                best[root] = (gap, fid, host)
+                best[root] = (gap, fid, host, stage)
         if not best:
             return
-        for cid, (gap, fid, host) in best.items():
+        for cid, (gap, fid, host, stage) in best.items():
             w = min(self.s.edge_weight, math.exp(-self.k * total * gap)) / len(others)
-            offer(cid, LinkEvidence("estate_time", fid, f"host:{host} -> host:{it.hosts[0]} ({_gap(gap)} apart; "
+            offer(cid, LinkEvidence("estate_time", fid, f"host:{host} {stage} -> host:{it.hosts[0]} {it.stage} "
+                                    f"({_gap(gap)} apart; "
                                     f"unusual activity somewhere among {n} hosts about once every "
                                     f"{_gap(1.0 / total)}; {len(others)} other host(s) active then)", w, cid))
 
@@ -684,7 +697,7 @@ class Linker:
                     self.touches.add(e.host, root, t, it.id, e.weight, end=it.end)
         if it.stage in STAGE_INDEX and not it.routine:
             for h in it.hosts:
-                bisect.insort(self.timeline, (it.time, it.end, h, root, it.id, it.rule))
+                bisect.insort(self.timeline, (it.time, it.end, h, root, it.id, it.rule, it.stage))
         for key in it.keys:
             self.entities.add((key.kind, key.value), root, host, it.time, it.end, it.id)
         if it.credential_access:

@@ -97,8 +97,9 @@ class CorrelateSettings:
     #: that rate rests mostly on the prior, and a day is the edge window's reach too (beyond it a chain
     #: needs a shared artifact, not a stage reading)
     progression_window: timedelta = timedelta(hours=24)
-    #: cross-host proximity (`estate_time`): a staged finding on host B shortly before or after a staged
-    #: member of a campaign on another host A, with a different rule. The chance that unrelated unusual
+    #: cross-host proximity (`estate_time`): a finding on host B (initial compromise or a later on-host
+    #: stage) shortly after a reconnaissance-stage member of a campaign on another host A, with a different
+    #: rule. The chance that unrelated unusual
     #: activity falls within g on *some* other host is 1 - exp(-R g), R the estate's summed rate (the
     #: average host rate x hosts known), and the weight follows the same 10 % coincidence rule as
     #: host_time, capped at edge_weight. Divided by the number of other hosts with staged findings in
