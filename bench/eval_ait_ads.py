@@ -18,7 +18,11 @@ proves it in its own tests) nor by this script. Measures, per scenario and mode:
   window (goal <= 10 %), also weighted by alert count;
 - *other detected*: campaigns other than the main one that reach *detected* (goal 0);
 - *time to detect*: from the start of the first attack phase to the main campaign's `detected_at`
-  (and, in replay, to the end of the slice in which it was detected).
+  (and, in replay, to the end of the slice in which it was detected);
+- *phases with evidence*: the phases in which the data set labels at least one alert as the attack's
+  (`event_label` other than '-', `time_label` the phase): the most a correlator can cover from these
+  alerts, and how many of them the main campaign covers. The labels are read here, for this measure
+  only, never by the pipeline.
 
 Nothing is fitted: correlation runs with its documented defaults (docs/campaigns.md). `--sweep`
 additionally reruns batch mode with the host-proximity prior rate and the join threshold changed
@@ -31,6 +35,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
+import gzip
 import os
 import shutil
 import sys
@@ -72,6 +78,8 @@ class Result:
     first_phase: datetime | None = None
     stages: tuple[str, ...] = ()
     score: float = 0.0
+    #: phases in which the data set labels at least one alert as the attack's
+    evidenced: list[str] = field(default_factory=list)
 
     @property
     def coverage(self) -> float:
@@ -104,11 +112,24 @@ def phases(scenario: str) -> list[Phase]:
     return out
 
 
+@functools.cache
+def evidenced_phases(scenario: str) -> tuple[str, ...]:
+    """Phases with at least one alert the data set labels as the attack's (evaluation only)."""
+    names = {p.name for p in phases(scenario)}
+    seen: set[str] = set()
+    with gzip.open(DATA / "alerts_csv" / f"{scenario}_alerts.txt.gz", "rt", newline="") as fh:
+        for r in csv.DictReader(fh):
+            if r.get("event_label", "-") != "-" and r.get("time_label") in names:
+                seen.add(r["time_label"])
+    return tuple(p.name for p in phases(scenario) if p.name in seen)
+
+
 def evaluate(scenario: str, mode: str, variant: str, store_dir: Path, reported: dict[str, datetime]) -> Result:
     from aptwatch.store import Store
 
     ph = phases(scenario)
-    res = Result(scenario, mode, variant, first_phase=min(p.start for p in ph))
+    res = Result(scenario, mode, variant, first_phase=min(p.start for p in ph),
+                 evidenced=list(evidenced_phases(scenario)))
     st = Store.open(store_dir)
     with st.state.connect(read_only=True) as con:
         res.findings = con.execute("SELECT count(*) FROM findings").fetchall()[0][0]
@@ -186,8 +207,8 @@ def dur(td: timedelta | None) -> str:
 def table(results: list[Result]) -> str:
     lines = ["| scenario | mode | variant | findings | campaigns | phases in main campaign | missed | main findings "
              "outside windows (alerts) | other detected | main stages | score | first phase -> detected | "
-             "-> reported | first covered phase -> detected |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "-> reported | first covered phase -> detected | phases with evidence in main campaign |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         rep = dur(r.reported_at - r.first_phase) if r.reported_at and r.first_phase else "-"
         lines.append(
@@ -195,7 +216,7 @@ def table(results: list[Result]) -> str:
             f"{len(r.covered)}/{len(r.covered) + len(r.missed)} ({r.coverage:.0%}) | {', '.join(r.missed) or '-'} | "
             f"{r.outside}/{r.main_findings} ({r.outside_share:.1%}; alerts {r.outside_alerts:,}/{r.main_alerts:,}) | "
             f"{r.other_detected} | {' > '.join(r.stages)} | {r.score:.2f} | {dur(r.ttd)} | {rep} | "
-            f"{dur(r.ttd_chain)} |")
+            f"{dur(r.ttd_chain)} | {sum(1 for p in r.evidenced if p in r.covered)}/{len(r.evidenced)} |")
     return "\n".join(lines)
 
 

@@ -39,3 +39,35 @@ def test_russellmitchell_intrusion_is_one_detected_campaign(tmp_path: Path) -> N
     assert {"service_scans", "dirb", "wpscan", "webshell", "privilege_escalation"} <= set(r.covered)
     # detected when the privilege escalation arrived, not before the intrusion began
     assert phases["network_scans"] < r.detected_at <= phases["privilege_escalation"].replace(minute=59)
+
+
+@pytest.mark.parametrize(("scenario", "phase", "link"), [
+    # sudo to root 43 minutes after the CMS exploitation on intranet_server: progression, not proximity
+    ("wardbeck", "privilege_escalation", "progression"),
+    # the sshd scan alert on inet-dns 20 s before the web scan of intranet_server: estate_time
+    ("shaw", "service_scans", "estate_time"),
+])
+def test_kill_chain_links_bring_the_phase_into_the_campaign(tmp_path: Path, scenario: str, phase: str,
+                                                            link: str) -> None:
+    from aptwatch.detect import DETECTORS
+
+    if "import" not in DETECTORS:
+        pytest.skip("needs the import detector (third-party alerts as findings)")
+    shared_path("ait-ads")
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import eval_ait_ads
+    finally:
+        sys.path.pop(0)
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from aptwatch.correlate import CorrelateSettings
+
+    with_links = eval_ait_ads.run(scenario, "batch", "defaults", CorrelateSettings(), tmp_path, "informational")
+    assert phase in with_links.covered and with_links.other_detected == 0
+    # the same pipeline with the link switched off: the phase stays out
+    off = replace(CorrelateSettings(), estate_proximity=False) if link == "estate_time" else \
+        replace(CorrelateSettings(), progression_window=timedelta(0))
+    without = eval_ait_ads.run(scenario, "batch", "off", off, tmp_path, "informational")
+    assert phase not in without.covered

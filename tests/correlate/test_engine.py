@@ -244,3 +244,37 @@ def test_shared_internal_peer_links_and_address_host_keys_resolve(tmp_path: Path
     assert rows[host_side.id][0] == rows[wire_side.id][0] == rows[elsewhere.id][0]
     assert rows[wire_side.id][2] == "entity"  # the unmonitored peer 10.66.0.9 both talk to
     assert rows[later.id][0] != rows[host_side.id][0]
+
+
+def test_progression_across_runs_uses_stored_stage_rates(tmp_path: Path) -> None:
+    """Exploitation of web1, then privilege escalation 45 minutes later, on a host busy with unusual findings
+    (every 20 minutes for a day, so proximity alone does not join): the progression link joins them, also
+    when the escalation arrives in a later run, and its rate comes from `corr_host_stages`."""
+    # a different rule each time: none becomes routine, every hour counts as unusual activity
+    busy = [finding(f"odd_request_{i}", minutes(20 * i), [], "low", host="web1") for i in range(72)]
+    exploit = finding("web_exploit", days(1) + minutes(5), ["TA0001"], "high", host="web1")
+    sudo = finding("sudo_root", days(1) + minutes(50), ["TA0004"], "medium", host="web1")
+    parts = Store.open(tmp_path / "s", create=True)
+    with parts.writer("t") as w:
+        w.write_findings([*busy, exploit], "r1")
+    correlate(parts)
+    with parts.state.connect(read_only=True) as con:
+        stages = con.execute("SELECT host, stage, hours FROM corr_host_stages ORDER BY stage").fetchall()
+    assert stages == [("web1", "initial_compromise", 1)]
+    with parts.writer("t") as w:
+        w.write_findings([sudo], "r2")
+    correlate(parts)
+    with parts.state.connect(read_only=True) as con:
+        m = {r[0]: r[1:] for r in con.execute(
+            "SELECT finding_id, campaign_id, link, why FROM campaign_members").fetchall()}
+    assert m[sudo.id][0] == m[exploit.id][0] and m[sudo.id][1] == "progression"
+    assert "initial_compromise then escalate_privileges" in m[sudo.id][2]
+    # without the kill-chain reading (an unstaged finding at the same time) it stays apart
+    other = Store.open(tmp_path / "o", create=True)
+    plain = finding("odd_sudo", days(1) + minutes(50), [], "medium", host="web1")
+    with other.writer("t") as w:
+        w.write_findings([*busy, exploit, plain], "r1")
+    correlate(other)
+    with other.state.connect(read_only=True) as con:
+        m = {r[0]: r[1] for r in con.execute("SELECT finding_id, campaign_id FROM campaign_members").fetchall()}
+    assert m[plain.id] != m[exploit.id]

@@ -173,3 +173,144 @@ def test_an_internal_address_links_within_the_edge_window_an_external_one_across
     c2 = LinkKey("ip", "203.0.113.9", GLOBAL)
     c = campaigns([item("a", 0, ["ws01"], [c2]), item("week", 7 * D, ["ws02"], [c2])])
     assert c["a"] == c["week"]
+
+
+# -- progression: the kill chain advancing on one host ------------------------------------------------------
+#: a host with unusual findings in every hour for two days (host_time alone joins only minutes apart) that
+#: showed escalation-stage findings in two of those hours
+NOISY_WEB = Neighbourhood(host_stats={"web1": [0.0, 2 * D, 900.0, 48.0, -1.0]},
+                          stage_stats={("web1", "escalate_privileges"): [2.0, 1 * D]})
+
+
+def test_progression_joins_escalation_after_exploitation_on_a_noisy_host() -> None:
+    res = Linker(S, NOISY_WEB).run([item("exploit", 2 * D, ["web1"], stage="initial_compromise"),
+                                    item("sudo", 2 * D + 40 * 60, ["web1"], stage="escalate_privileges")])
+    a, b = res.decisions
+    assert b.campaign == a.campaign and b.link == "progression"
+    why = b.why[0]
+    assert why.via == "exploit" and "initial_compromise then escalate_privileges" in why.entity
+    assert "escalate_privileges there about once every" in why.entity
+    # the same gap without a kill-chain reading is only host proximity on a noisy host: no join
+    res = Linker(S, NOISY_WEB).run([item("exploit", 2 * D, ["web1"]), item("sudo", 2 * D + 40 * 60, ["web1"])])
+    assert res.decisions[0].campaign != res.decisions[1].campaign
+
+
+def test_progression_runs_forwards_only() -> None:
+    # escalation first, exploitation 40 minutes later: not a kill chain progressing
+    res = Linker(S, NOISY_WEB).run([item("sudo", 2 * D, ["web1"], stage="escalate_privileges"),
+                                    item("exploit", 2 * D + 40 * 60, ["web1"], stage="initial_compromise")])
+    assert res.decisions[0].campaign != res.decisions[1].campaign
+
+
+def test_progression_needs_a_later_stage_on_the_same_host() -> None:
+    same = [item("x1", 2 * D, ["web1"], stage="initial_compromise"),
+            item("x2", 2 * D + 40 * 60, ["web1"], stage="initial_compromise")]
+    other_host = [item("x1", 2 * D, ["web2"], stage="initial_compromise"),
+                  item("x2", 2 * D + 40 * 60, ["web1"], stage="escalate_privileges")]
+    evasion = [item("x1", 2 * D, ["web1"], stage="initial_compromise"),
+               item("x2", 2 * D + 40 * 60, ["web1"], stage="maintain_presence")]
+    inbound = [item("x1", 2 * D, ["web1"], stage="establish_foothold"),
+               item("x2", 2 * D + 40 * 60, ["web1"], stage="lateral_movement")]  # someone arriving on web1
+    for case in (same, other_host, evasion, inbound):
+        res = Linker(S, NOISY_WEB).run(case)
+        assert res.decisions[0].campaign != res.decisions[1].campaign
+        assert all(w.link != "progression" for d in res.decisions for w in d.why)
+
+
+def test_progression_is_weighed_by_how_often_the_stage_appears_on_the_host() -> None:
+    # escalation-stage findings in 40 of the last 48 hours (an admin host): 40 minutes apart is a coincidence
+    sudo_host = Neighbourhood(host_stats={"web1": [0.0, 2 * D, 900.0, 48.0, -1.0]},
+                              stage_stats={("web1", "escalate_privileges"): [40.0, 2 * D - H]})
+    res = Linker(S, sudo_host).run([item("exploit", 2 * D, ["web1"], stage="initial_compromise"),
+                                    item("sudo", 2 * D + 40 * 60, ["web1"], stage="escalate_privileges")])
+    assert res.decisions[0].campaign != res.decisions[1].campaign
+    # ... and a day later on the quiet-stage host is beyond the 10 % coincidence bound too
+    res = Linker(S, NOISY_WEB).run([item("exploit", 2 * D, ["web1"], stage="initial_compromise"),
+                                    item("sudo", 3 * D, ["web1"], stage="escalate_privileges")])
+    assert res.decisions[0].campaign != res.decisions[1].campaign
+
+
+def test_progression_counts_stage_hours_for_the_next_chunk() -> None:
+    res = Linker(S, NOISY_WEB).run([item("a", 2 * D, ["web1"], stage="escalate_privileges"),
+                                    item("b", 2 * D + 60, ["web1"], stage="escalate_privileges"),
+                                    item("c", 2 * D + 2 * H, ["web1"], stage="escalate_privileges"),
+                                    item("r", 2 * D + 3 * H, ["web1"], stage="escalate_privileges", routine=True)])
+    # two new distinct hours (a and b share one; routine findings are not unusual activity)
+    assert res.stage_stats[("web1", "escalate_privileges")][0] == 4.0
+
+
+def test_host_time_and_progression_on_one_host_count_once() -> None:
+    from aptwatch.correlate.linker import LinkEvidence, combine
+
+    near = LinkEvidence("host_time", "f", "host:web1 (40min apart)", 0.4, "c", "host:web1")
+    prog = LinkEvidence("progression", "f", "host:web1: initial_compromise then ...", 0.3, "c", "host:web1")
+    assert combine([near, prog]) == 0.4
+    assert combine([near, prog._replace(weight=0.7)]) == 0.7
+    # on two hosts they are two readings
+    other = prog._replace(scope="host:web2")
+    assert abs(combine([near, other]) - (1 - 0.6 * 0.7)) < 1e-9
+
+
+# -- estate_time: staged findings on two hosts within moments ------------------------------------------------
+#: twelve hosts, each with unusual findings about once every four hours (the estate: about three an hour)
+ESTATE = Neighbourhood(host_stats={f"h{i}": [0.0, 4 * D, 100.0, 24.0, -1.0] for i in range(12)},
+                       estate=(12 * 24.0, 12 * 4 * D), known_hosts=12)
+
+
+def test_estate_time_joins_a_scan_and_the_attack_on_another_host_seconds_later() -> None:
+    res = Linker(S, ESTATE).run([item("scan", 4 * D, ["h1"], stage="reconnaissance", rule="ssh_scan"),
+                                 item("exploit", 4 * D + 20, ["h2"], stage="initial_compromise", rule="web_attack")])
+    a, b = res.decisions
+    assert b.campaign == a.campaign and b.link == "estate_time"
+    assert b.why[0].via == "scan"
+    assert "host:h1 reconnaissance -> host:h2 initial_compromise (20s apart" in b.why[0].entity
+    assert "among 12 hosts" in b.why[0].entity and "1 other host(s)" in b.why[0].entity
+
+
+def test_estate_time_negative_cases() -> None:
+    far = [item("scan", 4 * D, ["h1"], stage="reconnaissance", rule="ssh_scan"),
+           item("exploit", 4 * D + 30 * 60, ["h2"], stage="initial_compromise", rule="web_attack")]
+    unstaged = [item("scan", 4 * D, ["h1"], rule="odd_dns"),
+                item("exploit", 4 * D + 20, ["h2"], stage="initial_compromise", rule="web_attack")]
+    same_rule = [item("scan1", 4 * D, ["h1"], stage="reconnaissance", rule="ssh_scan"),
+                 item("scan2", 4 * D + 5, ["h2"], stage="reconnaissance", rule="ssh_scan")]
+    routine = [item("scan", 4 * D, ["h1"], stage="reconnaissance", rule="ssh_scan"),
+               item("exploit", 4 * D + 20, ["h2"], stage="initial_compromise", rule="web_attack", routine=True)]
+    # an edge already joins the two hosts (the source of a PsExec and its destination): weighed as an edge,
+    # against hubs, not again as closeness in time
+    edged = [item("src", 4 * D, ["h1"], stage="lateral_movement", rule="new_edge",
+                  edges=[Edge("10.0.0.2", "h2", 0.1)]),
+             item("dst", 4 * D + 2, ["h2"], stage="lateral_movement", rule="service_install")]
+    # the chain runs forwards, from reconnaissance (the step whose only cross-host trace is time): not the
+    # attack first and the scan after, not two exploitation-stage findings, not two scans
+    backwards = [item("exploit", 4 * D, ["h2"], stage="initial_compromise", rule="web_attack"),
+                 item("scan", 4 * D + 20, ["h1"], stage="reconnaissance", rule="ssh_scan")]
+    not_recon = [item("a", 4 * D, ["h1"], stage="initial_compromise", rule="r1"),
+                 item("b", 4 * D + 20, ["h2"], stage="escalate_privileges", rule="r2")]
+    two_scans = [item("a", 4 * D, ["h1"], stage="reconnaissance", rule="r1"),
+                 item("b", 4 * D + 20, ["h2"], stage="reconnaissance", rule="r2")]
+    for case in (far, unstaged, same_rule, routine, edged, backwards, not_recon, two_scans):
+        res = Linker(S, ESTATE).run(case)
+        assert len({d.campaign for d in res.decisions}) == len(case) or res.decisions[-1].campaign is None
+        assert all(w.link != "estate_time" for d in res.decisions for w in d.why)
+    # switched off
+    from dataclasses import replace
+
+    res = Linker(replace(S, estate_proximity=False), ESTATE).run(
+        [item("scan", 4 * D, ["h1"], stage="reconnaissance", rule="ssh_scan"),
+         item("exploit", 4 * D + 20, ["h2"], stage="initial_compromise", rule="web_attack")])
+    assert res.decisions[0].campaign != res.decisions[1].campaign
+
+
+def test_estate_time_does_not_glue_a_sweep_or_a_fleet_deployment() -> None:
+    # a sweep touches eight hosts at once, then the attack on h9: eight other hosts were active, no link
+    sweep = [item(f"scan{i}", 4 * D + i, [f"h{i}"], stage="reconnaissance", rule="ssh_scan") for i in range(8)]
+    res = Linker(S, ESTATE).run([*sweep, item("exploit", 4 * D + 20, ["h9"], stage="initial_compromise",
+                                              rule="web_attack")])
+    assert len({d.campaign for d in res.decisions}) == 9
+    # a deployment: the same two rules on every host in the same minute
+    fleet = [item(f"{r}{i}", 4 * D + i, [f"h{i}"], stage=st, rule=r) for i in range(10)
+             for r, st in (("svc_install", "establish_foothold"), ("inventory_scan", "reconnaissance"))]
+    res = Linker(S, ESTATE).run(fleet)
+    assert all(w.link != "estate_time" or w.weight < 0.2 for d in res.decisions for w in d.why)
+    assert len({d.campaign for d in res.decisions}) == 10  # one per host: the two findings of a host join there

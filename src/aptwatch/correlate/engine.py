@@ -296,7 +296,7 @@ def _chunk(store: Store, session: Session, ctx: _Context, chunk: pa.Table, supp:
                     edges.append(Edge(a, target, w))
             suppressed = r.id in finding_supp or any(_rule_match(x, r) for x in rule_supp)
             items.append(Item(r.id, r.time.timestamp(), r.hosts, keys, rar, edges, routine, suppressed,
-                              "TA0006" in r.tactics, r.time_last.timestamp(), r.rule, rule_hours))
+                              "TA0006" in r.tactics, r.time_last.timestamp(), r.rule, rule_hours, r.stage))
         want_keys = [(k.kind, k.value) for it in items for k in it.keys
                      if k.scope == INSTANCE or it.rarity.get(k, 0.0) > 0]
         want_hosts = [h for it in items for h in it.hosts] + [e.host for it in items for e in it.edges]
@@ -304,18 +304,23 @@ def _chunk(store: Store, session: Session, ctx: _Context, chunk: pa.Table, supp:
         tmax = max(it.time for it in items)
         t = report.lap("items", t)
         raw = cs.neighbourhood(con, want_keys, want_hosts, tmin, tmax, horizon=s.horizon,
-                               edge_window=s.edge_window, host_window=s.host_window)
+                               edge_window=s.edge_window, host_window=s.host_window,
+                               estate_window=s.estate_max_window if s.estate_proximity else None)
         t = report.lap("neighbourhood", t)
         hood = Neighbourhood(
             [EntityRow(*e) for e in raw.entities],
-            [HostRow(h, c, t, f, w, e, rl, st) for kind, h, c, t, f, w, e, rl, st in raw.hosts if kind == "host"],
-            [HostRow(h, c, t, f, w, e, rl, st) for kind, h, c, t, f, w, e, rl, st in raw.hosts if kind == "touch"],
-            {c: CampaignInfo(a, f, cr) for c, (a, f, cr) in raw.campaigns.items()}, raw.host_stats, raw.estate)
+            [HostRow(h, c, t, f, w, e, rl, st, sg) for kind, h, c, t, f, w, e, rl, st, sg in raw.hosts
+             if kind == "host"],
+            [HostRow(h, c, t, f, w, e, rl, st, sg) for kind, h, c, t, f, w, e, rl, st, sg in raw.hosts
+             if kind == "touch"],
+            {c: CampaignInfo(a, f, cr) for c, (a, f, cr) in raw.campaigns.items()}, raw.host_stats, raw.estate,
+            raw.stage_stats, known)
         result = Linker(s, hood).run(items)
         t = report.lap("link", t)
         run_id = report.run_id
         _write(con, result, items, by_id, weights, run_id)
         cs.write_host_stats(con, result.host_stats)
+        cs.write_stage_stats(con, result.stage_stats)
         carried = cs.apply_merges(con, result.merged, run_id)
         t = report.lap("write", t)
         stats = publish.publish(con, sorted(result.touched), s, carried, supp)

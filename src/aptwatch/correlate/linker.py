@@ -26,6 +26,17 @@ Link kinds and weights (docs/campaigns.md has the reasoning):
 - `edge`: the finding names an internal address of host A (a connection, a logon) and A's campaign
   was active within `edge_window`; or a campaign member named this finding's host earlier:
   `edge_weight * rarity(address) * hub factor`.
+- `progression`: the finding's kill-chain stage comes after a stage the campaign already showed on
+  the same host, earlier (reconnaissance then exploitation, exploitation then privilege escalation):
+  weighed like `host_time`, but with the rate at which findings *of this stage* appear on the host
+  (`stage_rate`), far lower than the rate of any unusual finding. `host_time` and `progression` on
+  one host test the same gap: they count once, at the stronger (`combine`).
+- `estate_time`: a finding on host B within minutes after a reconnaissance-stage member of a campaign
+  on another host A, with a different rule (a scan of the DNS server, then the web attack on the
+  intranet server): weighed by the chance that unrelated unusual activity falls that close on some
+  other host (the estate's summed rate), capped at `edge_weight`, and divided by the number of other
+  hosts with staged findings in that window; none when the finding's own rule fired on another host
+  in that window: a sweep or a fleet-wide deployment links nobody.
 
 Ids are stable: a campaign's id derives from its seed finding's id, and when campaigns merge the
 one whose seed is earliest (time, then id) survives, so the same input gives the same ids however
@@ -37,12 +48,30 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from aptwatch.correlate.entities import CROSS_HOST, GLOBAL, INSTANCE, LinkKey
 from aptwatch.correlate.settings import CorrelateSettings
+from aptwatch.model.killchain import STAGE_INDEX, Stage
+
+#: stages a progression link can lead to: the steps an intruder takes *on* a host it works on. Lateral
+#: movement and exfiltration are left out: a host shows lateral movement when someone arrives on it (an
+#: administrator's PsExec lands as a service install), which starts a chain there rather than advancing
+#: one, and collection / exfiltration findings (an archive, a copy) are everyday administration too.
+#: Evasion and impact (maintain_presence) accompany every step and say nothing about progression.
+PROGRESSION_TO = frozenset(s.value for s in (Stage.INITIAL_COMPROMISE, Stage.ESTABLISH_FOOTHOLD,
+                                             Stage.ESCALATE_PRIVILEGES, Stage.INTERNAL_RECON))
+#: estate_time: the stage of the earlier finding on the other host, and of the later one. Reconnaissance is the
+#: step whose cross-host trace is time alone (the scan comes from outside, before any foothold); the later
+#: cross-host steps (lateral movement, use of stolen credentials) leave connections, logons and accounts,
+#: which `edge`, `credential_use` and `entity` follow with their own evidence
+ESTATE_FROM = frozenset({Stage.RECONNAISSANCE.value})
+ESTATE_TO = frozenset(s.value for s in Stage if s not in (Stage.MAINTAIN_PRESENCE, Stage.RECONNAISSANCE))
+#: the earlier stages a progression can come from
+PROGRESSION_FROM = tuple(s.value for s in (Stage.RECONNAISSANCE, Stage.INITIAL_COMPROMISE, Stage.ESTABLISH_FOOTHOLD,
+                                           Stage.ESCALATE_PRIVILEGES))
 
 MEMBER = "member"
 ROUTINE = "routine"
@@ -81,6 +110,8 @@ class Item:
     #: detector:rule, and the distinct earlier hours the rule fired in on the finding's host
     rule: str = ""
     rule_hours: int = 0
+    #: the finding's kill-chain stage (None: unstaged)
+    stage: str | None = None
 
     @property
     def end(self) -> float:
@@ -113,6 +144,8 @@ class HostRow:
     rule: str = ""
     #: the member's first event time (a span's start; `time` may be its end)
     start: float | None = None
+    #: the member's kill-chain stage
+    stage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +167,10 @@ class Neighbourhood:
     host_stats: dict[str, list[float]] = field(default_factory=dict)
     #: over every host known before the chunk: (active hours, seconds watched)
     estate: tuple[float, float] = (0.0, 0.0)
+    #: (host, stage) -> [distinct hours with non-routine findings of the stage, start of the last one]
+    stage_stats: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    #: hosts correlation knows (the estate size: the summed rate of cross-host proximity)
+    known_hosts: int = 0
 
 
 class LinkEvidence(NamedTuple):
@@ -142,6 +179,8 @@ class LinkEvidence(NamedTuple):
     entity: str
     weight: float
     campaign: str
+    #: temporal links on the same host share a scope ('host:<key>') and count once, at the strongest
+    scope: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {"link": self.link, "via": self.via, "entity": self.entity, "weight": round(self.weight, 4)}
@@ -171,6 +210,8 @@ class LinkResult:
     created: dict[str, tuple[float, str]]
     #: host -> [first seen, last seen, findings, active hours, last active hour] after the chunk
     host_stats: dict[str, list[float]] = field(default_factory=dict)
+    #: (host, stage) -> [hours, last hour] after the chunk (those the chunk changed)
+    stage_stats: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
 
 class _TimeIndex:
@@ -303,12 +344,19 @@ class Linker:
         self.touches = _TimeIndex(keep)
         #: members per (host, rule): the same unusual signal recurring
         self.recur = _TimeIndex(keep)
+        #: members per (host, stage): the kill chain progressing on a host
+        self.staged = _TimeIndex(keep)
+        #: staged members of every host in time order: (time, end, host, campaign, finding, rule, stage)
+        self.timeline: list[tuple[float, float, str, str, str, str, str]] = []
+        self.known_hosts = hood.known_hosts
         self.entities = _EntityIndex()
         self.host_window = settings.host_window.total_seconds()
         self.k = math.log(2.0) / -math.log(1.0 - settings.host_coincidence)
         self.prior_seconds = settings.host_prior_hours * 3600.0
         self.hstat: dict[str, list[float]] = {h: list(v) for h, v in hood.host_stats.items()}
         self.hstat_touched: set[str] = set()
+        self.sstat: dict[tuple[str, str], list[float]] = {k: list(v) for k, v in hood.stage_stats.items()}
+        self.sstat_touched: set[tuple[str, str]] = set()
         # the estate average: hosts loaded here are already in hood.estate, so only growth is added
         self.estate_active, self.estate_watched = hood.estate
         self.edge_window = settings.edge_window.total_seconds()
@@ -325,6 +373,12 @@ class Linker:
             self.hosts.add(r.host, r.campaign, r.time, r.finding, end=r.end, start=r.start)
             if r.rule:
                 self.recur.add(f"{r.host}\x1f{r.rule}", r.campaign, r.time, r.finding, end=r.end, start=r.start)
+            if r.stage in STAGE_INDEX:
+                self.staged.add(f"{r.host}\x1f{r.stage}", r.campaign, r.time, r.finding, end=r.end, start=r.start)
+                if r.start is None or r.time <= r.start:  # a span is indexed at both ends: once is enough here
+                    self.timeline.append((r.time, r.end if r.end is not None else r.time, r.host, r.campaign,
+                                          r.finding, r.rule, r.stage))
+        self.timeline.sort()
         for r in hood.touches:
             self._known(r.campaign)
             self.touches.add(r.host, r.campaign, r.time, r.finding, r.weight, end=r.end)
@@ -361,6 +415,7 @@ class Linker:
         self.hosts.merge(absorbed, survivor)
         self.touches.merge(absorbed, survivor)
         self.recur.merge(absorbed, survivor)
+        self.staged.merge(absorbed, survivor)
         self.entities.merge(absorbed, survivor)
         return survivor
 
@@ -373,7 +428,7 @@ class Linker:
             per = found.setdefault(root, {})
             k = (ev.link, ev.entity)
             if k not in per or per[k].weight < ev.weight:
-                per[k] = LinkEvidence(ev.link, ev.via, ev.entity, ev.weight, root)
+                per[k] = LinkEvidence(ev.link, ev.via, ev.entity, ev.weight, root, ev.scope)
 
         own = set(it.hosts)
         own_span = excess(it.end - it.time)
@@ -391,7 +446,8 @@ class Linker:
                     gap += self.hosts.span(fid) + own_span
                     w = self.proximity(gap, rate)
                     offer(cid, LinkEvidence("host_time", fid, f"host:{h} ({_gap(gap)} apart; unusual activity "
-                                                              f"there about once every {_gap(1.0 / rate)})", w, cid))
+                                                              f"there about once every {_gap(1.0 / rate)})", w, cid,
+                                            f"host:{h}"))
                 if it.rule:
                     # the same unusual signal again: its own (lower) rate on this host sets the chance
                     # of a coincidence, not the host's rate for any unusual signal
@@ -404,6 +460,8 @@ class Linker:
                         offer(cid, LinkEvidence("recurrence", fid, f"rule:{it.rule} on host:{h} again "
                                                 f"({_gap(gap)} apart; it fires there about once every "
                                                 f"{_gap(1.0 / rrate)})", w, cid))
+                if it.stage in PROGRESSION_TO:
+                    self._progression(it, h, own_span, offer)
                 # an earlier member named this host (it connected here / logged on here); a finding on
                 # n hosts meets such a touch on any of them n times as easily
                 for cid, gap, fid, w in self.touches.nearest(h, it.time, self.edge_window, self.host_window, it.end):
@@ -416,6 +474,12 @@ class Linker:
                                                            it.end):
                     offer(cid, LinkEvidence("edge", fid, f"addr:{e.address} -> host:{e.host} ({_gap(gap)} apart)",
                                             e.weight, cid))
+            if self.s.estate_proximity and it.stage in STAGE_INDEX and it.hosts:
+                # an edge is the specific evidence of a connection between the two hosts, already weighed
+                # against hubs (an administrator's workstation reaching many servers): closeness in time adds
+                # nothing independent to it
+                edged = {c for c, per in found.items() if any(k[0] == "edge" for k in per)}
+                self._estate_time(it, own, offer, edged)
         for key in it.keys:
             entries = self.entities.by_key.get((key.kind, key.value))
             if not entries:
@@ -440,6 +504,82 @@ class Linker:
                         link, w = "credential_use", min(1.0, 2.0 * base)
                 offer(cid, LinkEvidence(link, ent.finding, key.label, w, cid))
         return {cid: sorted(v.values(), key=lambda x: -x.weight) for cid, v in found.items()}
+
+    def _progression(self, it: Item, host: str, own_span: float,
+                     offer: Callable[[str, LinkEvidence], None]) -> None:
+        """The kill chain progressing on one host: an earlier stage of a campaign there, then this finding's
+        later stage. The chance of a coincidence is that of *this stage* appearing on the host in the gap,
+        not of any unusual finding: exploitation then privilege escalation 40 minutes later on a host that
+        shows escalation-stage findings twice a week is not a coincidence, though the host is noisy."""
+        assert it.stage is not None
+        srate = self.stage_rate(host, it.stage, it.time)
+        window = min(self.s.progression_window.total_seconds(),
+                     math.log(1.0 / self.s.min_link_weight) / (self.k * srate))
+        mine = STAGE_INDEX[it.stage]
+        for earlier in PROGRESSION_FROM:
+            if STAGE_INDEX[earlier] >= mine:
+                break
+            # only what came before: the chain runs forwards
+            for cid, gap, fid, _ in self.staged.nearest(f"{host}\x1f{earlier}", it.time, window, 0.0, it.time):
+                gap += self.staged.span(fid) + own_span
+                w = self.proximity(gap, srate)
+                offer(cid, LinkEvidence("progression", fid, f"host:{host}: {earlier} then {it.stage} ({_gap(gap)} "
+                                        f"apart; {it.stage} there about once every {_gap(1.0 / srate)})", w, cid,
+                                        f"host:{host}"))
+
+    def _estate_time(self, it: Item, own: set[str], offer: Callable[[str, LinkEvidence], None],
+                     edged: set[str]) -> None:
+        """Staged findings on other hosts within minutes: one actor moving through the estate, unless the
+        estate is busy enough at that moment for it to be a coincidence (see settings.estate_proximity)."""
+        n = max(1, self.known_hosts, len(self.hstat))
+        total = self.estate_rate() * n
+        window = min(self.s.estate_max_window.total_seconds(),
+                     math.log(1.0 / self.s.min_link_weight) / (self.k * total))
+        # a member starting an hour before the window can still reach it: spans count beyond their first hour
+        lo = bisect.bisect_left(self.timeline, (it.time - window - 3600.0,))
+        hi = bisect.bisect_right(self.timeline, (it.end + window, math.inf))
+        best: dict[str, tuple[float, str, str, str]] = {}
+        others: set[str] = set()
+        own_span = excess(it.end - it.time)
+        assert it.stage is not None
+        mine = STAGE_INDEX[it.stage]
+        for t, end, host, cid, fid, rule, stage in self.timeline[lo:hi]:
+            if host in own:
+                continue
+            # as for host_time: a span is a window for coincidence as wide as itself
+            gap = max(0.0, it.time - end, t - it.end) + excess(end - t) + own_span
+            if gap > window:
+                continue
+            others.add(host)
+            if rule == it.rule:
+                # this signal on another host at the same moment: a sweep or a deployment, not a chain
+                return
+            # the chain advances from host to host (reconnaissance of one, exploitation of the next): an earlier
+            # stage on the other host, before this finding; evasion / impact say nothing about order
+            if t > it.time or stage not in ESTATE_FROM or it.stage not in ESTATE_TO or STAGE_INDEX[stage] >= mine:
+                continue
+            root = self.find(cid)
+            if root in edged:
+                continue
+            if root not in best or gap < best[root][0]:
+                best[root] = (gap, fid, host, stage)
+        if not best:
+            return
+        for cid, (gap, fid, host, stage) in best.items():
+            w = min(self.s.edge_weight, math.exp(-self.k * total * gap)) / len(others)
+            offer(cid, LinkEvidence("estate_time", fid, f"host:{host} {stage} -> host:{it.hosts[0]} {it.stage} "
+                                    f"({_gap(gap)} apart; "
+                                    f"unusual activity somewhere among {n} hosts about once every "
+                                    f"{_gap(1.0 / total)}; {len(others)} other host(s) active then)", w, cid))
+
+    def stage_rate(self, host: str, stage: str, t: float) -> float:
+        """How often (per second) findings of a kill-chain stage appear on the host: distinct earlier hours with
+        non-routine findings of that stage over the time watched, with one pseudo-hour spread over
+        `host_prior_hours` (never above the host's rate for any unusual finding)."""
+        st = self.hstat.get(host)
+        watched = max(0.0, t - st[0]) if st else 0.0
+        hours = self.sstat.get((host, stage), [0.0, -1.0])[0]
+        return min((hours + 1.0) / (watched + self.prior_seconds), self.rate(host, t))
 
     def estate_rate(self) -> float:
         """Unusual hours per second watched over all hosts (the prior for each host's own rate)."""
@@ -484,6 +624,12 @@ class Linker:
         """Count the finding's hour as unusual activity on its hosts (after its own links were weighed)."""
         hour = (it.time // 3600.0) * 3600.0
         for h in it.hosts:
+            if it.stage in STAGE_INDEX:
+                ss = self.sstat.setdefault((h, it.stage), [0.0, -1.0])
+                if hour != ss[1]:
+                    ss[0] += 1
+                    ss[1] = hour
+                    self.sstat_touched.add((h, it.stage))
             st = self.hstat[h]
             if hour != st[4]:
                 st[3] += 1
@@ -533,7 +679,8 @@ class Linker:
         merged = {a: self.find(a) for a in self.merged}
         touched = {self.find(c) for c in self.touched}
         return LinkResult(decisions, merged, touched, {c: a for c, a in self.created.items() if c not in merged},
-                          {h: self.hstat[h] for h in self.hstat_touched})
+                          {h: self.hstat[h] for h in self.hstat_touched},
+                          {k: self.sstat[k] for k in self.sstat_touched})
 
     def _index(self, it: Item, root: str) -> None:
         host = it.hosts[0] if it.hosts else ""
@@ -543,9 +690,14 @@ class Linker:
                 self.hosts.add(h, root, t, it.id, end=it.end, start=it.time)
                 if it.rule:
                     self.recur.add(f"{h}\x1f{it.rule}", root, t, it.id, end=it.end, start=it.time)
+                if it.stage in STAGE_INDEX:
+                    self.staged.add(f"{h}\x1f{it.stage}", root, t, it.id, end=it.end, start=it.time)
             for e in it.edges:
                 if e.host not in it.hosts:
                     self.touches.add(e.host, root, t, it.id, e.weight, end=it.end)
+        if it.stage in STAGE_INDEX and not it.routine:
+            for h in it.hosts:
+                bisect.insort(self.timeline, (it.time, it.end, h, root, it.id, it.rule, it.stage))
         for key in it.keys:
             self.entities.add((key.kind, key.value), root, host, it.time, it.end, it.id)
         if it.credential_access:
@@ -567,11 +719,22 @@ def combine(evs: Iterable[LinkEvidence]) -> float:
     not add up to a rare one."""
     rest = 1.0
     shared = 0.0
+    #: per host: (noisy-OR of its host_time links, strongest progression link)
+    near: dict[str, list[float]] = {}
     for e in evs:
         if e.link == "entity":
             shared = max(shared, e.weight)
+        elif e.link == "host_time" and e.scope:
+            n = near.setdefault(e.scope, [1.0, 0.0])
+            n[0] *= 1.0 - e.weight
+        elif e.link == "progression" and e.scope:
+            n = near.setdefault(e.scope, [1.0, 0.0])
+            n[1] = max(n[1], e.weight)
         else:
             rest *= 1.0 - e.weight
+    for miss, prog in near.values():
+        # proximity on a host and progression on it weigh the same gap: the stronger reading counts
+        rest *= min(miss, 1.0 - prog)
     return 1.0 - rest * (1.0 - shared)
 
 

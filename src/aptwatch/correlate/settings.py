@@ -92,6 +92,23 @@ class CorrelateSettings:
     #: edge_weight * rarity(address).
     edge_window: timedelta = timedelta(hours=24)
     edge_weight: float = 0.8
+    #: progression (a later kill-chain stage on a host after an earlier one there) is weighed by how often
+    #: findings of that stage appear on the host, and never looked up further than this: on a quiet host
+    #: that rate rests mostly on the prior, and a day is the edge window's reach too (beyond it a chain
+    #: needs a shared artifact, not a stage reading)
+    progression_window: timedelta = timedelta(hours=24)
+    #: cross-host proximity (`estate_time`): a finding on host B (initial compromise or a later on-host
+    #: stage) shortly after a reconnaissance-stage member of a campaign on another host A, with a different
+    #: rule. The chance that unrelated unusual
+    #: activity falls within g on *some* other host is 1 - exp(-R g), R the estate's summed rate (the
+    #: average host rate x hosts known), and the weight follows the same 10 % coincidence rule as
+    #: host_time, capped at edge_weight. Divided by the number of other hosts with staged findings in
+    #: that window, and no link at all when the finding's own rule fired on another host in that window (a
+    #: scan sweeping the estate or a fleet-wide deployment touches many hosts at once with the same signals
+    #: and links none of them: the hub rule, applied to time), or when an edge already joins the two (the
+    #: specific evidence, weighed against hubs). Never looked up beyond `estate_max_window`.
+    estate_proximity: bool = True
+    estate_max_window: timedelta = timedelta(hours=1)
     #: the same process (or a parent/child pair) or the same logon session on a host
     instance_weight: float = 0.95
     #: rarity = min(1, k / hosts carrying the entity), k = max(rarity_hosts, rarity_share x hosts known):

@@ -933,6 +933,14 @@ STATE_TABLES: tuple[Table, ...] = (
         _c("active_hours", "BIGINT", "Distinct hours with at least one non-routine finding."),
         _c("last_active", "TIMESTAMP", "Start of the last such hour."),
     ), "state", primary_key=("host",)),
+    Table("corr_host_stages", "Per host and kill-chain stage: in how many distinct hours non-routine findings of "
+          "that stage appeared; that rate weighs `progression` links (a later stage on a host after an earlier "
+          "one).", (
+        _c("host", "VARCHAR", "Host key."),
+        _c("stage", "VARCHAR", "Kill-chain stage (model/killchain.py)."),
+        _c("hours", "BIGINT", "Distinct hours with at least one non-routine finding of this stage on the host."),
+        _c("last_hour", "TIMESTAMP", "Start of the last such hour."),
+    ), "state", primary_key=("host", "stage")),
     Table("campaign_aliases", "Campaign ids absorbed by merges, and the campaign that absorbed them.", (
         _c("alias", "VARCHAR", "Absorbed campaign id."),
         _c("campaign_id", "VARCHAR", "Surviving campaign id."),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -188,20 +188,24 @@ class RawNeighbourhood:
     #: (kind, value, campaign, host, first, last, finding)
     entities: list[tuple[str, str, str, str, float, float, str]]
     #: (kind 'host'|'touch', host, campaign, time, finding, weight, finding's last event time, rule,
-    #: finding's first event time)
-    hosts: list[tuple[str, str, str, float, str, float, float, str, float]]
+    #: finding's first event time, finding's kill-chain stage)
+    hosts: list[tuple[str, str, str, float, str, float, float, str, float, str | None]]
     #: campaign -> (seed time, seed finding, first credential-access time)
     campaigns: dict[str, tuple[float, str, float | None]]
     #: host -> [first seen, last seen, findings, active hours, start of the last active hour]
     host_stats: dict[str, list[float]]
     #: (active hours, seconds watched) over every known host
     estate: tuple[float, float]
+    #: (host, stage) -> [distinct hours with non-routine findings of that stage, start of the last one]
+    stage_stats: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
 
 def neighbourhood(con: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str]], hosts: Iterable[str],
                   tmin: float, tmax: float, *, horizon: timedelta, edge_window: timedelta,
-                  host_window: timedelta) -> RawNeighbourhood:
-    """Earlier members that share a key with the chunk or sit on its hosts near its time span."""
+                  host_window: timedelta, estate_window: timedelta | None = None) -> RawNeighbourhood:
+    """Earlier members that share a key with the chunk or sit on its hosts near its time span, and (with
+    `estate_window`) the staged members of every other host within that window of it (cross-host
+    proximity: an hour around the chunk, so bounded by the chunk's own density)."""
     from aptwatch.correlate.linker import campaign_id_for
 
     key_list = sorted(set(keys))
@@ -220,12 +224,22 @@ def neighbourhood(con: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str]
     """, [lo - horizon, hi + horizon]).fetchall()
     near = con.execute("""
         SELECT ei.kind, ei.value, m.campaign_id, ei.time, ei.finding_id, coalesce(ei.weight, 1.0), m.time_last,
-               m.detector || ':' || m.rule_id, m.time
+               m.detector || ':' || m.rule_id, m.time, m.stage
         FROM corr_entity_index ei
         JOIN want_hosts h ON h.host = ei.value
         JOIN campaign_members m ON m.finding_id = ei.finding_id
         WHERE ei.kind IN ('host', 'touch') AND m.disposition = 'member' AND ei.time BETWEEN ? AND ?
     """, [lo - max(edge_window, host_window), hi + max(edge_window, host_window)]).fetchall()
+    if estate_window is not None:
+        # one hour more before: a span counts beyond its first hour (linker.excess)
+        near += con.execute("""
+            SELECT ei.kind, ei.value, m.campaign_id, ei.time, ei.finding_id, 1.0, m.time_last,
+                   m.detector || ':' || m.rule_id, m.time, m.stage
+            FROM corr_entity_index ei
+            JOIN campaign_members m ON m.finding_id = ei.finding_id
+            WHERE ei.kind = 'host' AND m.disposition = 'member' AND m.stage IS NOT NULL
+              AND ei.value NOT IN (SELECT host FROM want_hosts) AND ei.time BETWEEN ? AND ?
+        """, [lo - estate_window - timedelta(hours=1), hi + estate_window]).fetchall()
     host_rows = con.execute("SELECT host, first_seen, last_seen, findings, active_hours, last_active FROM corr_hosts "
                             "WHERE host IN (SELECT host FROM want_hosts)").fetchall()
     host_stats: dict[str, list[float]] = {
@@ -233,6 +247,9 @@ def neighbourhood(con: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str]
                e if (e := _epoch(r[5])) is not None else -1.0] for r in host_rows}
     est = con.execute("SELECT coalesce(sum(active_hours), 0), coalesce(sum(epoch(last_seen) - epoch(first_seen)), 0) "
                       "FROM corr_hosts").fetchall()[0]
+    stage_rows = con.execute("SELECT host, stage, hours, last_hour FROM corr_host_stages "
+                             "WHERE host IN (SELECT host FROM want_hosts)").fetchall()
+    stage_stats = {(r[0], r[1]): [float(r[2]), e if (e := _epoch(r[3])) is not None else -1.0] for r in stage_rows}
     con.unregister("want_keys")
     con.unregister("want_hosts")
     cids = sorted({r[2] for r in ent} | {r[2] for r in near})
@@ -256,8 +273,8 @@ def neighbourhood(con: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str]
     return RawNeighbourhood(
         [(r[0], r[1], r[2], r[3], _epoch(r[4]) or 0.0, _epoch(r[5]) or 0.0, r[6]) for r in ent],
         [(r[0], r[1], r[2], _epoch(r[3]) or 0.0, r[4], float(r[5]), _epoch(r[6]) or _epoch(r[3]) or 0.0, r[7],
-          _epoch(r[8]) or _epoch(r[3]) or 0.0) for r in near],
-        campaigns, host_stats, (float(est[0]), float(est[1])))
+          _epoch(r[8]) or _epoch(r[3]) or 0.0, r[9]) for r in near],
+        campaigns, host_stats, (float(est[0]), float(est[1])), stage_stats)
 
 
 # ------------------------------------------------------------------------------------------
@@ -298,6 +315,20 @@ def write_host_stats(con: duckdb.DuckDBPyConnection, stats: Mapping[str, Sequenc
     con.execute("INSERT OR REPLACE INTO corr_hosts (host, first_seen, last_seen, findings, active_hours, last_active) "
                 "SELECT host, first_seen, last_seen, findings, active_hours, last_active FROM new_hosts")
     con.unregister("new_hosts")
+
+
+def write_stage_stats(con: duckdb.DuckDBPyConnection, stats: Mapping[tuple[str, str], Sequence[float]]) -> None:
+    """Upsert per (host, stage) hour counts (`corr_host_stages`)."""
+    if not stats:
+        return
+    keys = list(stats)
+    con.register("new_stages", pa.table({
+        "host": [h for h, _ in keys], "stage": [st for _, st in keys],
+        "hours": [int(stats[k][0]) for k in keys],
+        "last_hour": pa.array([_ts(stats[k][1]) if stats[k][1] >= 0 else None for k in keys], TS)}))
+    con.execute("INSERT OR REPLACE INTO corr_host_stages (host, stage, hours, last_hour) "
+                "SELECT host, stage, hours, last_hour FROM new_stages")
+    con.unregister("new_stages")
 
 
 def apply_merges(con: duckdb.DuckDBPyConnection, merged: Mapping[str, str], run_id: str
@@ -519,6 +550,6 @@ def reset_detection(con: duckdb.DuckDBPyConnection, campaign_ids: Sequence[str])
 def clear(con: duckdb.DuckDBPyConnection) -> None:
     """Forget all correlation state (for `correlate --rebuild`); suppressions are kept."""
     for t in ("campaign_members", "corr_entity_index", "corr_entities", "corr_rule_hosts", "campaign_aliases",
-              "corr_hosts", "campaigns"):
+              "corr_hosts", "corr_host_stages", "campaigns"):
         con.execute(f"DELETE FROM {t}")
     con.execute("UPDATE findings SET campaign = NULL WHERE campaign IS NOT NULL")
