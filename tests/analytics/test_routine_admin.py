@@ -120,3 +120,16 @@ def test_routine_needs_many_destinations(store: Store) -> None:
     across the estate: the actor never reaches `routine_destinations` and keeps being reported."""
     write(store, merge(*(psexec(T0 + d * DAY + 3600, "srv1") for d in range(12))))
     assert len(installs(detect(store, ["lateral"])[0])) == 12
+
+
+def test_findings_without_a_source_are_never_routine(store: Store) -> None:
+    """A PsExec pipe on each server a day, with no network logon in the data to say where it came from:
+    no actor, so no baseline can make it routine."""
+    pipes = [{"time": T0 + d * DAY + 3600, "host": SERVERS[d % len(SERVERS)], "event_code": 17, "action": "created",
+              "pipe_name": f"\\PSEXESVC-WS1-{d}-stdin", "process_path": "C:\\Windows\\PSEXESVC.exe"}
+             for d in range(12)]
+    write(store, {"pipe": pipes})
+    findings, rep = detect(store, ["lateral"])
+    got = [f for f in findings if f.rule_id == "lateral.psexec_artifact"]
+    assert len(got) == 12 and not any("remote" in f.extra for f in got)
+    assert not [n for n in rep.notes if "routine" in n]
