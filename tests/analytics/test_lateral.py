@@ -78,6 +78,10 @@ def test_psexec_service_install_after_network_logon(store: Store) -> None:
     svc = next(f for f in findings if f.rule_id == "lateral.service_install")
     assert svc.entities["service"] == ("PSEXESVC",) and svc.entities["src_ip"] == ("10.0.0.5",)
     assert "T1569.002" in svc.techniques
+    # the pipe event names no source: the network logon just before it does (its actor, for routine)
+    pipe_f = next(f for f in findings if f.rule_id == "lateral.psexec_artifact")
+    assert pipe_f.extra["remote"] == {"method": "lateral.psexec_artifact:pipe", "src": "10.0.0.5",
+                                      "account": "admin", "dst": "srv2"}
 
 
 def test_pass_the_hash_signals(store: Store) -> None:

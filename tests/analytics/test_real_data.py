@@ -177,3 +177,39 @@ def test_persistence_wmi_consumer_and_winlogon_shell(shared, tmp_path: Path) -> 
     findings, _ = detect(st, ["persistence"])
     techniques = {t for f in findings for t in f.techniques}
     assert "T1546.003" in techniques and "T1547.004" in techniques
+
+
+@pytest.mark.parametrize("history_account", ["pgustavo", "admin"])
+def test_lateral_routine_administration_on_a_real_remote_service_creation(shared, tmp_path: Path,
+                                                                          history_account: str) -> None:
+    """OTRF SharpSC service creation over SMB (172.18.39.5 as pgustavo -> workstation6). When the same
+    source and account installed services after network logons on five other hosts over the two weeks
+    before (a fixture written here), the recording's installs are that actor's routine and are not
+    reported; its svcctl pipe use (a method the history never showed) still is. With the history under
+    another account nothing is routine."""
+    from tests.analytics.lake import write
+    from tests.analytics.test_routine_admin import merge, psexec
+
+    name = "covenant_sharpsc_create_dcerpc_smb_svcctl.zip"
+    path = shared("otrf-atomic", "windows", "lateral_movement", "host", name)
+    st = Store.open(tmp_path / "store", create=True)
+    t0 = 1595203200.0  # 2020-07-20, 17 days before the recording
+    write(st, merge(*(psexec(t0 + d * 86400 + 3600, f"srv{d % 5}", user=history_account, src="172.18.39.5",
+                             service="BackupAgent", image="C:\\Program Files\\Backup\\agent.exe")
+                      for d in range(0, 14, 2))))
+    detect(st, ["lateral"])
+    ingest(st, [str(path)])
+    findings, rep = detect(st, ["lateral"])
+    rules = {f.rule_id for f in findings}
+    assert "lateral.remote_pipe" in rules  # svcctl over IPC$: a method the history never showed
+    routine = [n for n in rep.notes if "routine remote administration" in n]
+    # the source's first-seen logon to workstation6 is routine either way: that source reaching new hosts
+    # is what its history shows, whoever logged on
+    assert routine
+    user_edge = [f for f in findings if f.extra.get("edge") == "user|pgustavo|workstation6"]
+    installs = [f for f in findings if f.rule_id == "lateral.service_install"]
+    if history_account == "pgustavo":
+        assert not installs and not user_edge
+    else:  # another account from the same source: the installs and the account's new host are reported
+        assert len(installs) == 2 and {f.extra["remote"]["account"] for f in installs} == {"pgustavo"}
+        assert len(user_edge) == 1

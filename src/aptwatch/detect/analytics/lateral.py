@@ -65,6 +65,8 @@ from aptwatch.detect.analytics.common import (
     rows,
     upsert_baselines_statement,
 )
+from aptwatch.detect.analytics.routine import remote_actor as _remote
+from aptwatch.detect.analytics.routine import routine_administration
 from aptwatch.detect.base import DetectContext, Detector, DetectorResult, DetectSettings
 from aptwatch.model.finding import Evidence, Finding, Severity, parse_time
 
@@ -129,12 +131,18 @@ class Lateral(Detector):
             """)
         findings += self._remote_exec(ctx, tables, new, win)
         findings += self._services_tasks(ctx, tables, new, win)
-        findings += self._artifacts(ctx, tables, new)
+        findings += self._artifacts(ctx, tables, new, win)
         findings += self._pth(ctx, tables, new, opts)
-        edges_findings, statements, tabs, note = self._edges(ctx, tables, new, opts, inc.rebuild)
+        observed: list[dict[str, Any]] = []
+        edges_findings, statements, tabs, note = self._edges(ctx, tables, new, opts, inc.rebuild, observed)
         findings += edges_findings
         result.notes += [note] if note else []
-        ctx.writer.write_state(statements + inc.mark_statements(), tabs)
+        before = len(findings)
+        findings, r_stmts, r_tabs, r_note = routine_administration(ctx, findings, observed, opts, inc.rebuild)
+        routine_count = before - len(findings)
+        result.notes += [r_note] if r_note else []
+        result.stats["routine"] = routine_count
+        ctx.writer.write_state(statements + r_stmts + inc.mark_statements(), {**tabs, **r_tabs})
         result.findings = [f for f in findings if in_time_range(ctx, f.time)]
         return result
 
@@ -216,7 +224,8 @@ class Lateral(Detector):
                              + (f"; the session was opened by a network logon of {r['l_user']} from {r['l_src']}"
                                 if remote else "; no linked network logon in the data")),
                 extra={"mechanism": mech, "command_line": r["command_line"], "logon_id": r["logon_id"],
-                       "network_logon": remote},
+                       "network_logon": remote,
+                       **(_remote(r["l_src"], r["l_user"], r["host"], f"{rule}:{mech}") if remote else {})},
             ))
         return out
 
@@ -288,24 +297,38 @@ class Lateral(Detector):
                           "src_ip": linked_logon["src"] if linked_logon else None, "service": r["name"]},
                 evidence=ev, key=[r["event_id"] or f"{r['source']}:{r['record']}"], score=min(score, 0.95),
                 description=f"{'Task' if is_task else 'Service'} {r['name']!r} runs {r['image_path']!r}.",
-                extra={"image_path": r["image_path"], "account": r["account"]},
+                extra={"image_path": r["image_path"], "account": r["account"],
+                       **(_remote(linked_logon["src"], linked_logon["u"], r["host"],
+                                  rule if is_task else f"{rule}:{_flags(r)}")
+                          if linked_logon else {})},
             ))
         return out
 
-    def _artifacts(self, ctx: DetectContext, tables: set[str], new: str) -> list[Finding]:
+    def _artifacts(self, ctx: DetectContext, tables: set[str], new: str, win: int) -> list[Finding]:
         s = ctx.session
         out: list[Finding] = []
         if "pipe" in tables:
             cond = " OR ".join(f"contains(lower(pipe_name), '{p}')" for p in PSEXEC_PIPES)
+            # the pipe event names no source: the latest network logon of an account to the host in the
+            # minutes before is the session that created it (as for service installs)
+            prior = f"""(SELECT arg_max(struct_pack(src := l.src_ip, u := l.user), l.time) FROM aw_logons l
+                         WHERE l.host = p.host AND l.logon_type = 3 AND coalesce(l.src_ip, '-') NOT IN {LOCAL_SRC}
+                           AND l.user NOT LIKE '%$'
+                           AND l.time BETWEEN p.time - INTERVAL {win} MINUTE AND p.time + INTERVAL 1 MINUTE)""" \
+                if "auth" in tables else "NULL"
             for r in rows(s.sql(f"""SELECT host, time, pipe_name, process_path, user, source, record, table_name,
-                                           event_id FROM pipe WHERE {new} AND ({cond})""")):
+                                           event_id, {prior} AS logon
+                                    FROM pipe p WHERE {new} AND ({cond})""")):
+                lg = r["logon"] or {}
                 out.append(Finding.build(
                     detector=NAME, rule_id="lateral.psexec_artifact", severity=Severity.HIGH, time=r["time"],
                     title=f"PsExec-like named pipe {r['pipe_name']} on {r['host']}",
                     tactics=["TA0008", "TA0002"], techniques=["T1569.002", "T1021.002"],
                     entities={"host": r["host"], "user": r["user"], "process": r["process_path"]},
                     evidence=[_ev(r)], key=[r["event_id"] or f"{r['source']}:{r['record']}"], score=0.85,
-                    description=f"Pipe {r['pipe_name']} used by {r['process_path']}."))
+                    description=(f"Pipe {r['pipe_name']} used by {r['process_path']}"
+                                 + (f", after a network logon of {lg['u']} from {lg['src']}." if lg else ".")),
+                    extra=_remote(lg.get("src"), lg.get("u"), r["host"], "lateral.psexec_artifact:pipe")))
         if "file" in tables:
             for r in rows(s.sql(f"""
                 SELECT host, time, share_name, relative_target, path, src_ip, user, source, record, table_name, event_id
@@ -321,7 +344,8 @@ class Lateral(Detector):
                     entities={"host": r["host"], "src_ip": r["src_ip"], "user": r["user"],
                               "file": r["relative_target"] or r["path"]},
                     evidence=[_ev(r)], key=[r["event_id"] or f"{r['source']}:{r['record']}"], score=0.7,
-                    description=f"{r['share_name']}\\{r['relative_target'] or r['path']} accessed from {r['src_ip']}."))
+                    description=f"{r['share_name']}\\{r['relative_target'] or r['path']} accessed from {r['src_ip']}.",
+                    extra=_remote(r["src_ip"], r["user"], r["host"], "lateral.admin_share_write")))
         if "file" in tables:
             # Remote service control, task scheduling and registry go through named pipes on IPC$ (5145);
             # PsExec clones name their console pipes <name>-<host>-<pid>-stdin/stdout/stderr.
@@ -351,7 +375,9 @@ class Lateral(Detector):
                     evidence=[_ev(e) for e in r["evs"]], key=[r["host"] or "", r["src_ip"] or "", pipe,
                                                                str(r["time"].date())],
                     score=0.8 if console else 0.6,
-                    description=f"Named pipe {pipe} opened on IPC$ of {r['host']} from {r['src_ip']}."))
+                    description=f"Named pipe {pipe} opened on IPC$ of {r['host']} from {r['src_ip']}.",
+                    extra=_remote(r["src_ip"], r["user"], r["host"],
+                                  f"lateral.remote_pipe:{'console' if console else pipe}")))
         if "generic" in tables:
             ops = ", ".join(f"'{o}'" for o in RPC_EXEC_OPS)
             for r in rows(s.sql(f"""
@@ -380,7 +406,8 @@ class Lateral(Detector):
                     evidence=[_ev(e) for e in r["evs"]], key=[r["src_ip"] or "", r["dst_ip"] or "", r["endpoint"],
                                                                r["op"], str(r["time"])], score=0.7,
                     description=(f"DCE/RPC {r['endpoint']}::{r['op']} from {r['src_ip']} to {r['dst_ip']} "
-                                 "(network only).")))
+                                 "(network only)."),
+                    extra=_remote(r["src_ip"], None, r["dst_ip"], f"lateral.dce_rpc:{r['endpoint']}:{r['op']}")))
         return out
 
     # -- pass-the-hash / ticket -----------------------------------------------------------
@@ -435,8 +462,9 @@ class Lateral(Detector):
         return out
 
     # -- first-seen edges -----------------------------------------------------------------
-    def _edges(self, ctx: DetectContext, tables: set[str], new: str, opts: Options,
-               rebuild: bool) -> tuple[list[Finding], list[tuple[str, Any]], dict[str, pa.Table], str | None]:
+    def _edges(self, ctx: DetectContext, tables: set[str], new: str, opts: Options, rebuild: bool,
+               observed: list[dict[str, Any]]
+               ) -> tuple[list[Finding], list[tuple[str, Any]], dict[str, pa.Table], str | None]:
         s = ctx.session
         parts = []
         if "network" in tables:
@@ -445,7 +473,8 @@ class Lateral(Detector):
             cidrs = internal_cidrs(opts)
             parts.append(f"""
                 SELECT 'flow|' || CASE dst_port {case} END || '|' || src_ip || '|' || dst_ip AS key,
-                       src_ip AS src, dst_ip AS dst, NULL AS user, time, source, record, table_name, event_id
+                       src_ip AS src, dst_ip AS dst, NULL AS user, src_ip AS origin, time, source, record,
+                       table_name, event_id
                 FROM network WHERE {new} AND dst_port IN ({ports}) AND src_ip IS NOT NULL AND dst_ip IS NOT NULL
                   AND src_ip <> dst_ip AND src_ip NOT IN {LOCAL_SRC}
                   AND {internal_ip_sql('src_ip', cidrs)} AND {internal_ip_sql('dst_ip', cidrs)}
@@ -453,13 +482,15 @@ class Lateral(Detector):
         if "auth" in tables:
             parts.append(f"""
                 SELECT 'logon|' || coalesce(nullif(src_ip, '-'), lower(workstation)) || '|' || host AS key,
-                       coalesce(nullif(src_ip, '-'), lower(workstation)) AS src, host AS dst, user, time, source,
-                       record, table_name, event_id
+                       coalesce(nullif(src_ip, '-'), lower(workstation)) AS src, host AS dst, user,
+                       coalesce(nullif(src_ip, '-'), lower(workstation)) AS origin, time, source, record, table_name,
+                       event_id
                 FROM aw_logons WHERE logon_type IN (3, 10) AND coalesce(nullif(src_ip, '-'), workstation) IS NOT NULL
                   AND coalesce(src_ip, '-') NOT IN {LOCAL_SRC} AND host IS NOT NULL""")
             parts.append("""
-                SELECT 'user|' || user || '|' || host AS key, user AS src, host AS dst, user, time, source, record,
-                       table_name, event_id
+                SELECT 'user|' || user || '|' || host AS key, user AS src, host AS dst, user,
+                       coalesce(nullif(src_ip, '-'), lower(workstation)) AS origin, time, source, record, table_name,
+                       event_id
                 FROM aw_logons WHERE logon_type IN (3, 10) AND user NOT LIKE '%$'
                   AND user NOT IN ('', '-', 'anonymous logon', 'system', 'local service', 'network service')
                   AND host IS NOT NULL""")
@@ -467,7 +498,8 @@ class Lateral(Detector):
         if not parts:
             return [], stmts, {}, None
         new_edges = s.sql(f"""
-            SELECT key, any_value(src) AS src, any_value(dst) AS dst, any_value(user) AS user, min(time) AS first_seen,
+            SELECT key, any_value(src) AS src, any_value(dst) AS dst, any_value(user) AS user,
+                   arg_min(origin, time) AS origin, min(time) AS first_seen,
                    max(time) AS last_seen, count(*) AS count,
                    arg_min(struct_pack(source := source, record := record, table_name := table_name, time := time,
                                        event_id := event_id), time) AS ev
@@ -495,8 +527,8 @@ class Lateral(Detector):
         cands = s.sql(f"""
             WITH hubs AS (SELECT split_part(key, '|', -1) AS dst, count(*) AS srcs FROM aw_old_edges
                           WHERE starts_with(key, 'logon|') OR starts_with(key, 'flow|') GROUP BY dst),
-            fresh AS (SELECT n.* FROM aw_new_edges n ANTI JOIN aw_old_edges o USING (key)
-                      WHERE {('n.first_seen >= ?' if learn.until else 'false')})
+            fresh AS (SELECT n.*, {('n.first_seen >= ?' if learn.until else 'false')} AS learned
+                      FROM aw_new_edges n ANTI JOIN aw_old_edges o USING (key))
             SELECT f.*, coalesce(h.srcs, 0) AS dst_srcs,
                    count(*) OVER (PARTITION BY f.src, date_trunc('day', f.first_seen)) AS src_new_edges
             FROM fresh f LEFT JOIN hubs h ON h.dst = f.dst
@@ -506,6 +538,14 @@ class Lateral(Detector):
         for r in rows(cands):
             kind = r["key"].split("|", 1)[0]
             svc = r["key"].split("|")[1] if kind == "flow" else ("logon" if kind == "logon" else "user")
+            # a host or flow edge is the source's, whoever logged on; a user edge is the account's
+            actor = _remote(r["origin"], r["user"] if kind == "user" else None, r["dst"], f"lateral.new_edge:{svc}")
+            if not r["learned"]:
+                # inside the learning period first-seen edges are not reported, but they are what an
+                # administrator's routine is learned from (docs/detections.md, "Routine administration")
+                if actor:
+                    observed.append({**actor["remote"], "time": r["first_seen"]})
+                continue
             many = int(r["src_new_edges"]) >= fanout
             ents: dict[str, Any] = {"user": r["user"]}
             if kind == "flow":
@@ -529,7 +569,7 @@ class Lateral(Detector):
                 description=(f"Not seen since the baseline started ({learn.start:%Y-%m-%d}); the source opened "
                              f"{r['src_new_edges']} new edge(s) that day; the destination had {r['dst_srcs']} "
                              f"known source(s)." if learn.start else "First seen."),
-                extra={"edge": r["key"], "source_new_edges_that_day": r["src_new_edges"]},
+                extra={"edge": r["key"], "source_new_edges_that_day": r["src_new_edges"], **actor},
             ))
         return out, stmts, {"aw_lateral_merged": merged}, note
 
@@ -546,7 +586,8 @@ def _winrm_session(r: dict[str, Any]) -> Finding:
         evidence=[_ev(r), _ev(r, "l_")], key=[r["event_id"] or f"{r['source']}:{r['record']}"], score=0.45,
         description=(f"{r['img']} started in the logon session of a network logon of {r['l_user']} from "
                      f"{r['l_src']}."),
-        extra={"mechanism": "WinRM", "logon_id": r["logon_id"], "network_logon": True},
+        extra={"mechanism": "WinRM", "logon_id": r["logon_id"], "network_logon": True,
+               **_remote(r["l_src"], r["l_user"], r["host"], "lateral.remote_session")},
     )
 
 
@@ -558,6 +599,13 @@ _SYSTEM32 = re.compile(r'^"?(?:[a-z]:|%systemroot%)\\windows\\system32\\|^"?%sys
 
 def _per_user_service(name: str | None, image: str | None) -> bool:
     return bool(name and image and _PER_USER_NAME.search(name.lower()) and _SYSTEM32.match(image.lower()))
+
+
+def _flags(r: dict[str, Any]) -> str:
+    """What made a service install remote, as part of its actor's method (a routine PsExec source that
+    installs a random-named binary is doing something new)."""
+    return "+".join(n for n, ok in (("odd-image", r["odd_image"]), ("psexec-name", r["psexec_name"])) if ok) \
+        or "after-logon"
 
 
 def _ipish(v: str | None) -> bool:
