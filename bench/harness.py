@@ -61,6 +61,28 @@ def measure(name: str, fn: Callable[..., tuple[int, dict[str, Any]]], *args: Any
     return Measure(name, dt, rss, items, extra)
 
 
+def measure_pair(ours: tuple[str, Callable[..., tuple[int, dict[str, Any]]], tuple[Any, ...]],
+                 base: tuple[str, Callable[..., tuple[int, dict[str, Any]]], tuple[Any, ...]],
+                 repeat: int = 1, between: Callable[[], None] | None = None) -> tuple[Measure, Measure]:
+    """Measure aptwatch and its baseline `repeat` times each, alternating, and keep each one's median
+    time (peak RSS: the largest seen). On a shared two-core machine a single run of a 1-2 s stage
+    varies by +-20 %; alternating exposes both sides to the same background load. `between` runs
+    after every measurement (e.g. removing the store just written). The runs are in `extra['runs']`."""
+    runs: dict[str, list[Measure]] = {ours[0]: [], base[0]: []}
+    for _ in range(max(1, repeat)):
+        for name, fn, args in (base, ours):
+            runs[name].append(measure(name, fn, *args))
+            if between is not None:
+                between()
+
+    def median(ms: list[Measure]) -> Measure:
+        mid = sorted(ms, key=lambda m: m.seconds)[len(ms) // 2]
+        return Measure(mid.name, mid.seconds, max(m.peak_rss_mb for m in ms), mid.items,
+                       {**mid.extra, "runs": [round(m.seconds, 3) for m in ms]})
+
+    return median(runs[ours[0]]), median(runs[base[0]])
+
+
 def warm(path: str) -> None:
     """Read a file once so every stage starts with the same page cache."""
     with open(path, "rb") as f:

@@ -1,6 +1,11 @@
 """Benchmark: generic JSON-lines ingest vs DuckDB's own read_json of the same file.
 
-    python bench/ingest_jsonl.py [--sizes 1000000,4000000] [--workdir DIR]
+    python bench/ingest_jsonl.py [--sizes 1000000,4000000] [--repeat 3] [--workdir DIR]
+
+Each side runs `--repeat` times, alternating, and its median time is reported (peak RSS: the
+largest of its runs). Run it with the package's bytecode cached (a first `aptwatch` run writes it;
+PYTHONDONTWRITEBYTECODE disables that and adds ~0.1 s of compiling to every aptwatch run, which the
+baseline's installed packages never pay).
 
 Target (issue: Foundation): aptwatch rate / read_json rate >= 0.5, and peak RSS flat as the
 file grows (1M vs 4M records).
@@ -17,7 +22,7 @@ import tempfile
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Measure, measure, report, warm
+from harness import Measure, measure_pair, report, warm
 
 
 def generate(path: str, n: int, seed: int = 7) -> None:
@@ -63,6 +68,7 @@ def run_aptwatch(path: str, store: str) -> tuple[int, dict[str, Any]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="1000000,4000000")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per side; the median is reported")
     ap.add_argument("--workdir", default=None)
     a = ap.parse_args()
     work = a.workdir or tempfile.mkdtemp(prefix="aptwatch-bench-")
@@ -72,18 +78,24 @@ def main() -> None:
         if not os.path.exists(path):
             generate(path, n)
         warm(path)
-        base = measure("duckdb read_json", run_duckdb, path)
-        os.unlink(os.path.join(work, "baseline.duckdb"))
         store = os.path.join(work, f"store-{n}")
-        shutil.rmtree(store, ignore_errors=True)
-        ours = measure("aptwatch ingest", run_aptwatch, path, store)
-        shutil.rmtree(store, ignore_errors=True)
+        baseline_db = os.path.join(work, "baseline.duckdb")
+
+        def clean(store: str = store, baseline_db: str = baseline_db) -> None:
+            shutil.rmtree(store, ignore_errors=True)
+            if os.path.exists(baseline_db):
+                os.unlink(baseline_db)
+
+        clean()
+        ours, base = measure_pair(("aptwatch ingest", run_aptwatch, (path, store)),
+                                  ("duckdb read_json", run_duckdb, (path,)), a.repeat, clean)
         assert ours.items == base.items == n, (ours.items, base.items, n)
         size_mb = os.path.getsize(path) / 1e6
         rows.append((f"{n:,} records ({size_mb:,.0f} MB)", ours, base))
         print(f"{n:>10,}  aptwatch {ours.seconds:6.2f}s {ours.rate:>10,.0f}/s {ours.peak_rss_mb:6.0f} MB   "
               f"read_json {base.seconds:6.2f}s {base.rate:>10,.0f}/s {base.peak_rss_mb:6.0f} MB   "
-              f"ratio {ours.rate / base.rate:.2f}", flush=True)
+              f"ratio {ours.rate / base.rate:.2f}   runs: aptwatch {ours.extra['runs']} "
+              f"read_json {base.extra['runs']}", flush=True)
     print()
     print(report("Generic JSON lines: aptwatch ingest vs DuckDB read_json", rows))
     if not a.workdir:

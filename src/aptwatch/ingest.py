@@ -20,7 +20,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from multiprocessing import get_all_start_methods, get_context
@@ -528,6 +528,10 @@ def _run(w: StoreWriter, todo: list[Candidate], ingest_id: str, root: str, setti
             take(read_sources(batch, ingest_id, root, settings), batch, i + 1 < len(batches))
     else:
         batches = plan_batches(todo, n_workers)
+        # imported here: the process pool machinery (multiprocessing.connection, ...) is not needed by a
+        # single-worker ingest, and every `aptwatch` command would pay for its import
+        from concurrent.futures import ProcessPoolExecutor
+
         with ProcessPoolExecutor(max_workers=min(n_workers, len(batches)), mp_context=worker_context()) as pool:
             running: dict[Future[list[SourceCommit]], list[Candidate]] = {}
             while batches or running:

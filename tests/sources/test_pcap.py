@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aptwatch.sources import detect_format
-from aptwatch.sources.pcap import Pcap, community_id
+from aptwatch.sources.pcap import Pcap
+from aptwatch.sources.pcap_capture import community_id
 from tests.conftest import shared_path
 from tests.sources.netutil import count, rows, run
 
