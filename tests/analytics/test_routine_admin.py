@@ -58,6 +58,11 @@ def test_actor_of_a_finding_is_normalised() -> None:
     assert remote_actor(None, "admin", "srv1", "m") == {}
     assert remote_actor("127.0.0.1", "admin", "srv1", "m") == {}
     assert remote_actor("10.0.0.5", "a|b", "srv1", "m|x")["remote"]["method"] == "m/x"
+    # one admin workstation and one server, however each log spells them, are one actor
+    fqdn = remote_actor("ADMIN01.corp.example.com", "CORP\\admin", "srv1.corp.example.com.", "m")
+    assert fqdn == remote_actor("admin01", "admin", "SRV1", "m")
+    assert fqdn["remote"]["src"] == "admin01" and fqdn["remote"]["dst"] == "srv1"
+    assert remote_actor("-", "admin", "srv1", "m") == remote_actor("localhost", "admin", "srv1", "m") == {}
 
 
 def test_routine_psexec_is_learned_then_not_reported(store: Store) -> None:

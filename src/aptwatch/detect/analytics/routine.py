@@ -31,7 +31,9 @@ State: rows of `baselines` (analytic `lateral`) keyed
 `admin.day|<method>|<source>|<account>|<YYYY-MM-DD>` (value: the day's destinations, JSON, capped)
 and `admin.dst|<method>|<source>|<account>|<destination>` (first / last seen, count), folded in the
 same transaction as the other lateral baselines, so the result is the same whether thirty days arrive
-in one ingest or in thirty.
+in one ingest or in thirty. Source and destination are host keys (`model.hosts.host_key`: FQDN and
+short name are one host); state written before that normalisation (FQDN sources spelled out) is
+relearned once under the new keys.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import pyarrow as pa
 from aptwatch.detect.analytics.common import BASELINE_SCHEMA, Options, load_baselines
 from aptwatch.detect.base import DetectContext
 from aptwatch.model.finding import Finding, parse_time
+from aptwatch.model.hosts import host_key
 
 ANALYTIC = "lateral"
 #: destinations kept per actor and day in the state (the count beyond it is capped, not needed)
@@ -57,9 +60,9 @@ def remote_actor(src: str | None, account: str | None, dst: str | None, method: 
     """`extra["remote"]` of a lateral finding: who did it from where, to which host, how.
 
     Empty when the source or the destination is unknown (such findings are never routine)."""
-    s = _norm(src)
-    d = _norm(dst)
-    if not s or not d or s in ("-", "::1", "127.0.0.1", "localhost"):
+    s = _host(src)
+    d = _host(dst)
+    if not s or not d or s in ("::1", "127.0.0.1", "localhost"):
         return {}
     a = _norm(account)
     if "\\" in a:  # DOMAIN\\user -> user (logons carry the domain in their own field)
@@ -68,8 +71,13 @@ def remote_actor(src: str | None, account: str | None, dst: str | None, method: 
 
 
 def _norm(v: str | None) -> str:
-    v = (v or "").strip().lower().replace("|", "/")
-    return v[7:] if v.startswith("::ffff:") else v
+    return (v or "").strip().lower().replace("|", "/")
+
+
+def _host(v: str | None) -> str:
+    """The host key (model.hosts): one actor whether its workstation is written as FQDN, short name or
+    IPv4-mapped IPv6; placeholders ('-') are empty. '|' separates the parts of a state key."""
+    return (host_key(v) or "").replace("|", "/")
 
 
 @dataclass
