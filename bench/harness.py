@@ -36,7 +36,27 @@ class Measure:
         return self.items / self.seconds if self.seconds else 0.0
 
 
-def _child(fn: Callable[..., tuple[int, dict[str, Any]]], args: tuple[Any, ...], q: Any) -> None:
+class _Hidden:
+    """An import hook making modules look absent (`import` raises ModuleNotFoundError)."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.split(".", 1)[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden by the benchmark)", name=name)
+
+
+#: installed by the `bench` extra for baselines only, not dependencies of aptwatch. pyarrow imports
+#: pandas on its first array or table when pandas is installed (~0.2 s per process), which a user's
+#: `pip install aptwatch` never pays: the aptwatch side of a benchmark runs with them hidden.
+BENCH_ONLY_MODULES = ("pandas", "networkx")
+
+
+def _child(fn: Callable[..., tuple[int, dict[str, Any]]], args: tuple[Any, ...], q: Any,
+           hide: tuple[str, ...] = ()) -> None:
+    if hide:
+        sys.meta_path.insert(0, _Hidden(hide))
     try:
         t0 = time.perf_counter()
         items, extra = fn(*args)
@@ -48,11 +68,13 @@ def _child(fn: Callable[..., tuple[int, dict[str, Any]]], args: tuple[Any, ...],
         q.put((0.0, 0.0, 0, {}, f"{type(e).__name__}: {e}"))
 
 
-def measure(name: str, fn: Callable[..., tuple[int, dict[str, Any]]], *args: Any) -> Measure:
-    """Run fn(*args) -> (items, extra) in a fresh process; time it and take its peak RSS."""
+def measure(name: str, fn: Callable[..., tuple[int, dict[str, Any]]], *args: Any,
+            hide: tuple[str, ...] = ()) -> Measure:
+    """Run fn(*args) -> (items, extra) in a fresh process; time it and take its peak RSS. Modules named
+    in `hide` cannot be imported in that process (see BENCH_ONLY_MODULES)."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(fn, args, q))
+    p = ctx.Process(target=_child, args=(fn, args, q, hide))
     p.start()
     dt, rss, items, extra, err = q.get()
     p.join()
@@ -63,15 +85,17 @@ def measure(name: str, fn: Callable[..., tuple[int, dict[str, Any]]], *args: Any
 
 def measure_pair(ours: tuple[str, Callable[..., tuple[int, dict[str, Any]]], tuple[Any, ...]],
                  base: tuple[str, Callable[..., tuple[int, dict[str, Any]]], tuple[Any, ...]],
-                 repeat: int = 1, between: Callable[[], None] | None = None) -> tuple[Measure, Measure]:
+                 repeat: int = 1, between: Callable[[], None] | None = None,
+                 hide_ours: tuple[str, ...] = BENCH_ONLY_MODULES) -> tuple[Measure, Measure]:
     """Measure aptwatch and its baseline `repeat` times each, alternating, and keep each one's median
     time (peak RSS: the largest seen). On a shared two-core machine a single run of a 1-2 s stage
     varies by +-20 %; alternating exposes both sides to the same background load. `between` runs
-    after every measurement (e.g. removing the store just written). The runs are in `extra['runs']`."""
+    after every measurement (e.g. removing the store just written). The runs are in `extra['runs']`.
+    The aptwatch side runs as a user's install would: without BENCH_ONLY_MODULES (`hide_ours`)."""
     runs: dict[str, list[Measure]] = {ours[0]: [], base[0]: []}
     for _ in range(max(1, repeat)):
-        for name, fn, args in (base, ours):
-            runs[name].append(measure(name, fn, *args))
+        for (name, fn, args), hide in ((base, ()), (ours, hide_ours)):
+            runs[name].append(measure(name, fn, *args, hide=hide))
             if between is not None:
                 between()
 
