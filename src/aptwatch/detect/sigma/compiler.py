@@ -22,7 +22,7 @@ from sigma.rule import SigmaRule
 from aptwatch.detect.sigma import ir
 from aptwatch.detect.sigma.backend import AptwatchBackend
 from aptwatch.detect.sigma.loader import LoadedRules, RuleProblem
-from aptwatch.detect.sigma.pipeline import build_pipeline, route_error, routing
+from aptwatch.detect.sigma.pipeline import build_pipeline, product_scope, route_error, routing
 from aptwatch.detect.sigma.sql import Projection, render
 from aptwatch.model.finding import Severity
 from aptwatch.model.killchain import tactic_id
@@ -167,7 +167,10 @@ def compile_rules(loaded: LoadedRules, placeholders: Mapping[str, Sequence[str]]
         tables, channels = routing(state)
         out.rules.append(CompiledRule(
             meta=meta, node=node, tables=tables, channels=channels, anchors=ir.anchors(node),
-            fields=tuple(ir.fields(node)), hash=_hash(node, tables, channels, meta), output=rule._output))
+            fields=tuple(ir.fields(node)), output=rule._output,
+            # the product scope is part of the version: a store evaluated under another scope (before the
+            # scoping, or before a source's declared product changed) drops those matches and re-evaluates
+            hash=_hash(node, tables, channels, meta, product_scope(product))))
     compiled_uids = {r.uid for r in out.rules}
     by_ref = {id(r): _uid(r) for r in loaded.rules} | {id(c): _uid(c) for c in loaded.correlations}
     pending = list(loaded.correlations)
