@@ -199,3 +199,79 @@ def test_correlation_added_later_regroups_stored_matches_and_stale_episodes_go(t
     run_detectors(store, _settings(rules))
     corr = [f for f in _findings(store) if f.rule_id.startswith("33333333")]
     assert [f.extra["correlation"]["group"]["IpAddress"] for f in corr] == ["10.0.0.5"]
+
+
+def _ranged(kind: str, condition: str, uid: str = "44444444-4444-4444-8444-444444444444") -> str:
+    return textwrap.dedent(f"""
+        title: Failed logons in a range
+        id: {uid}
+        correlation:
+          type: {kind}
+          rules: [failed_login]
+          group-by: [IpAddress]
+          timespan: 5m
+          condition: {condition}
+        level: high
+    """)
+
+
+def test_range_condition_needs_both_bounds(tmp_path: Path) -> None:
+    """`condition: {gte: 3, lte: 5}` (the specification's conjunction in the mapping): a burst of 3 to 5
+    failures within 5 minutes fires; 2 do not, and neither do 8 within 5 minutes -- the upper bound is on
+    the burst's peak, not on the windows it passes through as it builds up."""
+    rules = _rules(tmp_path, failed=FAILED, corr=_ranged("event_count", "{gte: 3, lte: 5}"))
+    rows: list[dict] = []
+
+    def burst(ip: str, n: int, start: float, step: float = 0.5) -> None:
+        rows.extend(_logon(4625, f"u{len(rows)}", start + i * step, len(rows) + 1, ip=ip) for i in range(n))
+
+    burst("10.0.0.2", 2, 0)                       # below the range
+    burst("10.0.0.3", 3, 0)                       # fires
+    burst("10.0.0.5", 5, 0)                       # fires (the bound is inclusive)
+    burst("10.0.0.8", 8, 0)                       # above the range: does not fire
+    burst("10.0.0.9", 9, 0, step=4)               # one every 4 minutes: never 3 within 5 minutes
+    burst("10.0.0.10", 4, 0)                      # fires ...
+    burst("10.0.0.10", 12, 30)                    # ... but not its second burst, 25 minutes later
+    store = make_store(tmp_path / "s", {"auth": rows})
+    assert not run_detectors(store, _settings(rules)).errors
+    found = sorted((f.extra["correlation"]["group"]["IpAddress"], f.extra["count"]) for f in _findings(store)
+                   if f.rule_id.startswith("44444444"))
+    assert found == [("10.0.0.10", 4), ("10.0.0.3", 3), ("10.0.0.5", 5)]
+    f = next(f for f in _findings(store) if f.rule_id.startswith("44444444"))
+    assert f.extra["correlation"]["condition"]["all"] == [[">=", 3.0], ["<=", 5.0]]
+
+
+def test_range_condition_on_distinct_values_and_a_single_upper_bound(tmp_path: Path) -> None:
+    """value_count with `{field: TargetUserName, gt: 2, lt: 5}`: 3 or 4 accounts from one address fire, 2
+    and 6 do not; a lone `lte: 2` fires only where the burst never exceeds two accounts."""
+    rows: list[dict] = []
+    for ip, n in (("10.0.0.2", 2), ("10.0.0.3", 3), ("10.0.0.4", 4), ("10.0.0.6", 6)):
+        rows.extend(_logon(4625, f"{ip}-u{i}", i * 0.5, len(rows) + 1, ip=ip) for i in range(n))
+    rules = _rules(tmp_path, failed=FAILED,
+                   corr=_ranged("value_count", "{field: TargetUserName, gt: 2, lt: 5}"),
+                   upper=_ranged("value_count", "{field: TargetUserName, lte: 2}",
+                                 uid="55555555-5555-4555-8555-555555555555"))
+    store = make_store(tmp_path / "s", {"auth": rows})
+    assert not run_detectors(store, _settings(rules)).errors
+
+    def groups(prefix: str) -> list[str]:
+        return sorted(f.extra["correlation"]["group"]["IpAddress"] for f in _findings(store)
+                      if f.rule_id.startswith(prefix))
+
+    assert groups("44444444") == ["10.0.0.3", "10.0.0.4"]
+    assert groups("55555555") == ["10.0.0.2"]
+
+
+def test_bad_ranges_are_compile_time_problems(tmp_path: Path) -> None:
+    rules = _rules(tmp_path, failed=FAILED,
+                   empty=_ranged("event_count", "{gt: 5, lt: 3}", uid="66666666-6666-4666-8666-666666666666"),
+                   point=_ranged("event_count", "{gt: 3, lte: 3}", uid="77777777-6666-4666-8666-666666666666"),
+                   word=_ranged("event_count", "{gte: 3, lte: many}", uid="88888888-6666-4666-8666-666666666666"),
+                   good=_ranged("event_count", "{gte: 3, lte: 3}", uid="99999999-6666-4666-8666-666666666666"))
+    compiled = compile_rules(load_rules([rules]))
+    reasons = {p.rule_id: p.reason for p in compiled.problems}
+    assert "never hold" in reasons["66666666-6666-4666-8666-666666666666"]
+    assert "never hold" in reasons["77777777-6666-4666-8666-666666666666"]
+    assert "no number" in reasons["88888888-6666-4666-8666-666666666666"]
+    (good,) = compiled.correlations
+    assert good.meta.uid.startswith("99999999") and good.comparisons == ((">=", 3.0), ("<=", 3.0))

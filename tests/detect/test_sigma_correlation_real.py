@@ -163,3 +163,15 @@ def test_value_count_distinct_accounts_per_address(recordings: tuple[Path, list[
         return
     assert [f.extra["correlation"]["group"] for f in found] == [{"IpAddress": "172.16.66.1"}]
     assert list(found[0].entities["src_ip"]) == ["172.16.66.1"]
+
+
+@pytest.mark.parametrize(("bounds", "fires"), [("gte: 5, lte: 10", True), ("gte: 5, lte: 9", False),
+                                               ("gt: 10, lte: 20", False)])
+def test_value_count_range_on_the_spray(recordings: tuple[Path, list[Path]], bounds: str, fires: bool) -> None:
+    """A range condition (both bounds) on the same spray: its ten accounts lie in 5..10; 5..9 does not fire
+    although the count passes through 5..9 on its way to ten (the upper bound is on the burst's peak), and
+    11..20 does not either."""
+    base, inputs = recordings
+    corr = SPRAY.format(corr=CORR_ID, n=0).replace("gte: 0", bounds)
+    found = _run(base, inputs, f"range{bounds.replace(' ', '').replace(',', '_').replace(':', '')}", corr)
+    assert [f.extra["correlation"]["group"] for f in found] == ([{"IpAddress": "172.16.66.1"}] if fires else [])

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from aptwatch.cli.main import app
@@ -396,6 +397,95 @@ def test_operating_system_product_keeps_rules_to_their_system(tmp_path: Path) ->
                           ("windows", "any"), ("linux", "any"), ("macos", "any"), ("windows", "win2")])
 
 
+#: SigmaHQ's Zeek rules that matched Windows host events of the OTRF LSASS recordings before the product
+#: scope (the condition is SigmaHQ's, trimmed): a negated condition matches any event without the field
+ZEEK_ON_WINDOWS = {
+    "rdp": ("auth", "id.orig_h|cidr: ['10.0.0.0/8', '192.168.0.0/16']", "not sel"),
+    "dns": ("dns", "Z: 0", "not sel"),
+    "smb_files": ("file", "name|endswith: ['.dmp', '.pst']", "sel"),
+}
+
+
+def test_zeek_and_appliance_rules_never_read_windows_or_linux_events(tmp_path: Path) -> None:
+    """The findings the product scope removed from the OTRF LSASS recordings were wrong: Zeek `rdp` / `dns`
+    rules with a negated condition matched every Windows logon and Sysmon DNS event, the Zeek `smb_files`
+    rule a local Sysmon file creation. They stay on Zeek's events. A rule of a product no parser declares
+    (SigmaHQ's Palo Alto GlobalProtect `file_event`) is no Windows or Linux rule either: it reads only
+    events of formats without a product (jsonl)."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for i, (service, (_, sel, cond)) in enumerate(ZEEK_ON_WINDOWS.items(), 1):
+        (rules / f"zeek_{service}.yml").write_text(textwrap.dedent(f"""
+            title: zeek {service}
+            id: 6666666{i}-6666-6666-6666-666666666666
+            logsource: {{product: zeek, service: {service}}}
+            detection:
+              sel:
+                {sel}
+              condition: {cond}
+            level: medium
+        """))
+    (rules / "paloalto.yml").write_text(textwrap.dedent("""
+        title: paloalto file_event
+        id: 66666669-6666-6666-6666-666666666666
+        logsource: {product: paloalto, service: globalprotect, category: file_event}
+        detection:
+          sel:
+            TargetFilename|startswith: '/opt/panlogs/tmp/device_telemetry/'
+          condition: sel
+        level: medium
+    """))
+    store = Store.open(tmp_path / "s", create=True)
+    add_source(store, "host.json", [  # OTRF: Security 4624, Sysmon 22 and 11 of MKT01
+        batch("auth", [{"host": "mkt01", "event_code": 4624, "src_ip": "-", "channel": "Security"}]),
+        batch("dns", [{"host": "mkt01", "event_code": 22, "query": "example.org"}]),
+        batch("file", [{"host": "mkt01", "action": "create",
+                        "path": "C:\\Windows\\Temp\\lsass_dump.dmp"}])], fmt="otrf")
+    add_source(store, "audit.log", [batch("file", [
+        {"host": "lnx", "action": "create", "path": "/opt/panlogs/tmp/device_telemetry/x$(curl)"}])], fmt="auditd")
+    add_source(store, "zeek", [
+        batch("auth", [{"host": "zeek", "src_ip": "203.0.113.9"}]),
+        batch("dns", [{"host": "zeek", "query": "example.org", "data": {"Z": 1}}]),
+        batch("file", [{"host": "zeek", "path": "\\\\fs01\\share\\backup.pst"}])], fmt="zeek_tsv")
+    add_source(store, "pan.jsonl", [batch("file", [
+        {"host": "pan", "action": "create", "path": "/opt/panlogs/tmp/device_telemetry/x$(curl)"}])], fmt="jsonl")
+    rep = run_detectors(store, _settings(rules))
+    assert not rep.errors
+    got = sorted((f.title, f.entities["host"][0]) for f in _findings(store))
+    assert got == [("paloalto file_event", "pan"), ("zeek dns", "zeek"), ("zeek rdp", "zeek"),
+                   ("zeek smb_files", "zeek")]
+
+
+def test_a_changed_product_scope_re_evaluates_stored_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scope is part of a rule's version: when it changes (a source's declared product, the scoping
+    itself), stored events are evaluated again, so a store keeps no match of the old scope and gains the
+    new scope's. VMConnection rows come from Windows and Linux machines alike: Windows rules read them."""
+    from aptwatch.sources.la_vmconnection import LogAnalyticsVMConnection
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "rdp.yml").write_text(textwrap.dedent("""
+        title: outbound RDP
+        id: 77777777-7777-7777-7777-777777777777
+        logsource: {category: network_connection, product: windows}
+        detection:
+          sel:
+            DestinationPort: 3389
+          condition: sel
+        level: medium
+    """))
+    store = Store.open(tmp_path / "s", create=True)
+    add_source(store, "vmconnection.json", [batch("network", [
+        {"host": "winvm01", "src_ip": "10.0.0.4", "dst_ip": "10.0.0.9", "dst_port": 3389}])], fmt="la_vmconnection")
+    with monkeypatch.context() as m:  # how it was declared before: a Linux-only format
+        m.setattr(LogAnalyticsVMConnection, "product", "linux")
+        assert not run_detectors(store, _settings(rules)).errors
+        assert _findings(store) == []
+    assert LogAnalyticsVMConnection.product is None
+    assert not run_detectors(store, _settings(rules)).errors
+    assert [(f.title, f.entities["host"][0]) for f in _findings(store)] == [("outbound RDP", "winvm01")]
+
+
 def test_minimum_level_defaults_to_low(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -418,8 +508,9 @@ def test_product_scope_comes_from_the_sources() -> None:
 
     formats = product_formats()
     assert "evtx" in formats["windows"] and "auditd" in formats["linux"] and "zeek_tsv" in formats["zeek"]
-    assert product_scope("aws") is None  # no parser of that product: no condition
-    macos = product_scope("macos")
-    assert macos is not None
-    for s in SOURCES:
-        assert (f"'{s.name}'" in macos) == (s.product not in (None, "macos")), s.name
+    assert product_scope(None) is None and product_scope("") is None  # no product: no condition
+    for product in ("macos", "aws", "Windows"):  # with or without a parser of that product
+        scope = product_scope(product)
+        assert scope is not None
+        for s in SOURCES:
+            assert (f"'{s.name}'" in scope) == (s.product not in (None, product.lower())), (product, s.name)

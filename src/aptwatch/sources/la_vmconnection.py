@@ -29,7 +29,10 @@ COLUMNS: dict[str, tuple[str, int]] = {
 
 class LogAnalyticsVMConnection(Source):
     name = "la_vmconnection"
-    product = "linux"
+    #: no Sigma product: the Dependency agent reports Windows and Linux machines alike in one table (a row does
+    #: not say which), so rules of either product may read these rows (was "linux": Windows
+    #: `network_connection` rules never saw Windows VMs' connections)
+    product = None
     description = "Azure Log Analytics VMConnection table (VM insights) as JSON lines -> network."
     priority = 15
 

@@ -9,6 +9,7 @@ compile (back-references, look-arounds) or any other SQL problem shows up.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,8 +22,8 @@ from sigma.rule import SigmaRule
 
 from aptwatch.detect.sigma import ir
 from aptwatch.detect.sigma.backend import AptwatchBackend
-from aptwatch.detect.sigma.loader import LoadedRules, RuleProblem
-from aptwatch.detect.sigma.pipeline import build_pipeline, route_error, routing
+from aptwatch.detect.sigma.loader import RANGE_ATTRIBUTE, LoadedRules, RuleProblem
+from aptwatch.detect.sigma.pipeline import build_pipeline, product_scope, route_error, routing
 from aptwatch.detect.sigma.sql import Projection, render
 from aptwatch.model.finding import Severity
 from aptwatch.model.killchain import tactic_id
@@ -89,6 +90,15 @@ class CompiledCorrelation:
     output: bool = True
     #: the referenced rules that are correlations themselves (chained correlations)
     chained: tuple[str, ...] = ()
+    #: every comparison of the condition, all of which must hold ((op, count): a range has two); () -> (op, count)
+    bounds: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def comparisons(self) -> tuple[tuple[str, float], ...]:
+        """The condition's comparisons (SQL operator, number), ANDed."""
+        if self.bounds:
+            return self.bounds
+        return ((self.op, float(self.count if self.count is not None else 1)),) if self.op else ()
 
 
 @dataclass
@@ -167,7 +177,10 @@ def compile_rules(loaded: LoadedRules, placeholders: Mapping[str, Sequence[str]]
         tables, channels = routing(state)
         out.rules.append(CompiledRule(
             meta=meta, node=node, tables=tables, channels=channels, anchors=ir.anchors(node),
-            fields=tuple(ir.fields(node)), hash=_hash(node, tables, channels, meta), output=rule._output))
+            fields=tuple(ir.fields(node)), output=rule._output,
+            # the product scope is part of the version: a store evaluated under another scope (before the
+            # scoping, or before a source's declared product changed) drops those matches and re-evaluates
+            hash=_hash(node, tables, channels, meta, product_scope(product))))
     compiled_uids = {r.uid for r in out.rules}
     by_ref = {id(r): _uid(r) for r in loaded.rules} | {id(c): _uid(c) for c in loaded.correlations}
     pending = list(loaded.correlations)
@@ -235,13 +248,40 @@ def _correlation(c: SigmaCorrelationRule, by_ref: Mapping[int, str], rule_uids: 
         aliases[alias.alias] = {ref_uid.get(r.reference, r.reference): f for r, f in alias.mapping.items()}
     value_field = cond.fieldref if isinstance(cond.fieldref, str) else (
         cond.fieldref[0] if cond.fieldref else None)
-    op = {"LT": "<", "LTE": "<=", "GT": ">", "GTE": ">=", "EQ": "=", "NEQ": "<>"}.get(cond.op.name)
+    op = _SQL_OPS.get(cond.op.name.lower())
+    bounds = _bounds(c)
+    if isinstance(bounds, str):
+        return RuleProblem(meta.path, bounds, meta.uid, meta.title, "convert")
     return CompiledCorrelation(
         meta=meta, type=c.type.name.lower(), rules=tuple(refs), group_by=tuple(c.group_by or ()),
         timespan=int(c.timespan.seconds), aliases=aliases, op=op, count=float(cond.count),
         value_field=value_field,
-        hash=_hash(c.type, refs, c.group_by, c.timespan.seconds, aliases, op, cond.count, value_field, meta),
-        output=bool(getattr(c, "_output", True)), chained=tuple(chained))
+        hash=_hash(c.type, refs, c.group_by, c.timespan.seconds, aliases, op, cond.count, value_field, meta,
+                   *((bounds,) if bounds else ())),
+        output=bool(getattr(c, "_output", True)), chained=tuple(chained), bounds=bounds)
+
+
+#: Sigma correlation condition keys -> SQL comparison
+_SQL_OPS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "eq": "=", "neq": "<>"}
+
+
+def _bounds(c: SigmaCorrelationRule) -> tuple[tuple[str, float], ...] | str:
+    """The comparisons of a range condition (the loader kept the mapping pySigma cannot hold), () for a
+    single comparison, or why the range is unusable (a count that is no number, a range no count can meet)."""
+    raw = (c.custom_attributes or {}).get(RANGE_ATTRIBUTE)
+    if not isinstance(raw, dict):
+        return ()
+    out: list[tuple[str, float]] = []
+    for key, value in raw.items():
+        if key not in _SQL_OPS or isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value):
+            return f"correlation condition {key}: {value!r} is no number"
+        out.append((_SQL_OPS[key], float(value)))
+    lo = max(((n, op == ">") for op, n in out if op in (">", ">=", "=")), default=None)
+    hi = min(((n, op == "<") for op, n in out if op in ("<", "<=", "=")), default=None)
+    if lo is not None and hi is not None and (lo[0] > hi[0] or (lo[0] == hi[0] and (lo[1] or hi[1]))):
+        return f"correlation condition {raw} can never hold (an empty range)"
+    return tuple(out)
 
 
 def validation_tables(rule: CompiledRule) -> list[str]:

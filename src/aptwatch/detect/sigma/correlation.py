@@ -122,7 +122,7 @@ def windows_sql(c: CompiledCorrelation) -> str:
     m = (f"m AS (SELECT rule_id, {_EV}, time, {_group_expr(c)} AS grp"
          + (f", {_value_expr(c)} AS val" if c.value_field else "")
          + " FROM src WHERE time IS NOT NULL)")
-    cmp = f"{c.op} {c.count:g}" if c.op else ">= 1"
+    comparisons = c.comparisons or ((">=", 1.0),)
     if c.type == "event_count":
         agg = f"count(*) OVER ({frame})"
     elif c.type == "value_count":
@@ -141,8 +141,33 @@ def windows_sql(c: CompiledCorrelation) -> str:
                 "FROM chain")
     else:  # pragma: no cover - compile_rules rejects other types
         raise ValueError(c.type)
-    return (f"WITH {m}, w AS (SELECT grp, time, {_EV}, {agg} AS v FROM m) "
-            f"SELECT grp, time - {span} AS win_start, time AS win_end, {_EV} FROM w WHERE v {cmp}")
+    w = f"w AS (SELECT grp, time, {_EV}, {agg} AS v FROM m)"
+    out = f"SELECT grp, time - {span} AS win_start, time AS win_end, {_EV} FROM "
+    upper = [(op, n) for op, n in comparisons if op in UPPER_OPS]
+    if not upper or c.type not in GROWING_TYPES:
+        # every comparison of the condition on each window (a range has two, ANDed: Sigma's "conjunction")
+        return f"WITH {m}, {w} {out} w WHERE {_cmp('v', comparisons)}"
+    # A growing aggregate (a count, a sum) passes every value below its peak as a burst builds up, so an upper
+    # bound on each window would hold for any burst ("3 to 10 failed logons in 5 minutes" would fire on 50 of
+    # them): upper bounds apply to the peak of the burst -- events of a group no more than `timespan` apart --
+    # and lower bounds to each window, as without an upper bound.
+    lower = [(op, n) for op, n in comparisons if op not in UPPER_OPS]
+    return (f"WITH {m}, {w}, "
+            f"g AS (SELECT *, lag(time) OVER (PARTITION BY grp ORDER BY time, event_id) AS prev FROM w), "
+            f"b AS (SELECT *, sum(CASE WHEN prev IS NULL OR time - prev > {span} THEN 1 ELSE 0 END) OVER "
+            f"(PARTITION BY grp ORDER BY time, event_id ROWS UNBOUNDED PRECEDING) AS burst FROM g), "
+            f"p AS (SELECT *, max(v) OVER (PARTITION BY grp, burst) AS peak FROM b) "
+            f"{out} p WHERE {_cmp('peak', comparisons)}" + (f" AND {_cmp('v', lower)}" if lower else ""))
+
+
+#: comparisons that bound a correlation's value from above
+UPPER_OPS = frozenset({"<", "<=", "="})
+#: correlation types whose value only grows as a window takes in more events
+GROWING_TYPES = frozenset({"event_count", "value_count", "value_sum", "temporal"})
+
+
+def _cmp(value: str, comparisons: Sequence[tuple[str, float]]) -> str:
+    return " AND ".join(f"{value} {op} {float(n)!r}" for op, n in comparisons)
 
 
 def _ordered_chain(c: CompiledCorrelation) -> str:
@@ -242,7 +267,8 @@ def _one(writer: StoreWriter, c: CompiledCorrelation, evidence: int,
             description=f"{meta.title}: {c.type} correlation over {len(c.rules)} rule(s) fired for "
                         f"{_fmt_group(group)} ({r['n']} event(s)).",
             extra={"correlation": {"type": c.type, "rules": list(c.rules), "group": group, "timespan": c.timespan,
-                                   "condition": {"op": c.op, "count": c.count, "field": c.value_field}},
+                                   "condition": {"op": c.op, "count": c.count, "field": c.value_field,
+                                                 "all": [[op, n] for op, n in c.comparisons]}},
                    "count": int(r["n"]), "rules_matched": list(r["rules"] or []), "rule": {"path": meta.path}},
         ))
     return out

@@ -28,6 +28,11 @@ BUILTIN_RULES = Path(__file__).resolve().parents[2] / "rules"
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+#: the comparison keys of a Sigma correlation condition
+CONDITION_OPS = ("gt", "gte", "lt", "lte", "eq", "neq")
+#: custom attribute holding a correlation's whole condition when it is a range (more than one comparison)
+RANGE_ATTRIBUTE = "x-aptwatch-condition-range"
+
 
 @dataclass(frozen=True)
 class RuleProblem:
@@ -91,6 +96,7 @@ def load_rules(paths: Sequence[Path]) -> LoadedRules:
         if not any(isinstance(d, dict) for d in docs):
             out.problems.append(RuleProblem(where, "no Sigma rule in this file"))
             continue
+        _hold_ranges(docs)
         try:
             coll = SigmaCollection.from_dicts([d for d in docs if d is not None], collect_errors=True,
                                               source=SigmaRuleLocation(path), collect_filters=True,
@@ -110,6 +116,24 @@ def load_rules(paths: Sequence[Path]) -> LoadedRules:
             collected.append(r)
     _assemble(collected, out)
     return out
+
+
+def _hold_ranges(docs: list[object]) -> None:
+    """Range conditions (`condition: {gt: 100, lte: 200}`, the specification's "conjunction AND in the
+    mapping") are valid Sigma that pySigma 2.0 rejects ("exactly one condition item"): pySigma is handed the
+    first comparison and the whole mapping is kept as a custom attribute of the rule, which the compiler
+    reads (`compiler._bounds`)."""
+    for d in docs:
+        corr = d.get("correlation") if isinstance(d, dict) else None
+        cond = corr.get("condition") if isinstance(corr, dict) else None
+        if not isinstance(cond, dict):
+            continue
+        ops = [k for k in CONDITION_OPS if k in cond]
+        if len(ops) < 2:
+            continue
+        assert isinstance(d, dict) and isinstance(corr, dict)
+        d[RANGE_ATTRIBUTE] = {k: cond[k] for k in ops}
+        corr["condition"] = {k: v for k, v in cond.items() if k not in ops[1:]}
 
 
 def _assemble(items: list[SigmaRule | SigmaCorrelationRule | SigmaFilter], out: LoadedRules) -> None:

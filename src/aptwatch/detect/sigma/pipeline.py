@@ -140,24 +140,30 @@ def _windows_services() -> dict[str, Any]:
     return {**EXTRA_WINDOWS_SERVICES, **windows_logsource_mapping}
 
 
-#: Sigma products aptwatch knows the parsers of (each source declares its `product`; macOS has none yet,
-#: which still keeps macOS rules off the others' events). A rule of one of these products never runs
-#: over events another of them wrote (`product_scope`); events of formats with no product (generic JSON
-#: lines, Wazuh, Suricata, flows, ...) stay open to every product's rules.
+#: Sigma products aptwatch has parsers for (each source declares its `product`) and macOS, listed so that
+#: `product_formats` shows them even without a parser. A rule of *any* product -- these, or one aptwatch reads
+#: no log of (paloalto, aws, ...) -- never runs over events that sources of another product wrote
+#: (`product_scope`); events of formats with no product (generic JSON lines, Wazuh, Suricata, flows, Azure
+#: VMConnection of Windows and Linux machines, ...) stay open to every product's rules.
 KNOWN_PRODUCTS: tuple[str, ...] = ("windows", "linux", "macos", "zeek")
 
 
 def product_formats() -> dict[str, tuple[str, ...]]:
-    """Known Sigma product -> the formats (the `format` column) whose sources read only that product's logs."""
-    return {p: tuple(sorted(s.name for s in SOURCES if s.product == p)) for p in KNOWN_PRODUCTS}
+    """Sigma product -> the formats (the `format` column) whose sources read only that product's logs (every
+    product a source declares, and the `KNOWN_PRODUCTS`)."""
+    products = sorted(set(KNOWN_PRODUCTS) | {s.product for s in SOURCES if s.product})
+    return {p: tuple(sorted(s.name for s in SOURCES if s.product == p)) for p in products}
 
 
 def product_scope(product: str | None) -> str | None:
-    """SQL condition keeping a `product` rule off events of the other known products' parsers (None: no
-    condition, for a product aptwatch has no parser for). Applied once per group of rules sharing a product,
-    as the scope of their evaluation, so the batched evaluation stays one scan per group."""
-    key = (product or "").lower()
-    if key not in KNOWN_PRODUCTS:
+    """SQL condition keeping a `product` rule off events of the parsers that declare another product (None: no
+    condition, for a rule without a product or when no such parser exists). A product no parser declares
+    (paloalto, aws, ...) is kept off every declared product's events: a Palo Alto `file_event` rule is not a
+    Windows or Linux rule. Applied once per group of rules sharing a product, as the scope of their evaluation,
+    so the batched evaluation stays one scan per group; part of each rule's version (`compiler._hash`), so a
+    change of scope re-evaluates the rule over stored events."""
+    key = (product or "").strip().lower()
+    if not key:
         return None
     others = sorted(f for p, fs in product_formats().items() if p != key for f in fs)
     return f"coalesce(format, '') NOT IN ({', '.join(sql_str(f) for f in others)})" if others else None
