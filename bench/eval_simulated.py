@@ -37,9 +37,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import machine, measure
 
 
-def run_one(work: str, profile: str, seed: int, hosts: int, days: int) -> tuple[int, dict[str, Any]]:
+def run_one(work: str, profile: str, seed: int, hosts: int, days: int, keep: bool = False,
+            recorrelate: bool = False) -> tuple[int, dict[str, Any]]:
+    """One profile and seed. `keep`: leave the store and the ground truth in `work` (the raw logs are
+    removed: the store holds every event); `recorrelate`: reuse such a kept run, correlate it again from
+    scratch (`correlate --rebuild`) and score it: how a correlation change alone moves the numbers."""
     from pathlib import Path
 
+    from aptwatch.correlate import correlate as correlate_all
     from aptwatch.demo import correlate
     from aptwatch.detect.base import DetectSettings
     from aptwatch.detect.runner import run_detectors
@@ -52,11 +57,18 @@ def run_one(work: str, profile: str, seed: int, hosts: int, days: int) -> tuple[
     from aptwatch.store.read import load_campaigns, load_findings
 
     out = Path(work) / f"{profile.replace(':', '_')}-{seed}"
-    sim = simulate(SimulationConfig(hosts=hosts, days=days, seed=seed, profiles=(profile,)), out / "sim")
-    store = Store.open(out / "store", create=True)
-    ing = ingest(store, [out / "sim" / "logs"])
-    det = run_detectors(store, DetectSettings())
-    how = correlate(store)
+    if recorrelate:
+        kept = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        store = Store.open(out / "store")
+        correlate_all(store, rebuild=True)
+        n_events, n_ingested, by_detector, how = kept["events"], kept["ingested"], kept["by_detector"], "correlated"
+    else:
+        sim = simulate(SimulationConfig(hosts=hosts, days=days, seed=seed, profiles=(profile,)), out / "sim")
+        store = Store.open(out / "store", create=True)
+        ing = ingest(store, [out / "sim" / "logs"])
+        det = run_detectors(store, DetectSettings())
+        how = correlate(store)
+        n_events, n_ingested, by_detector = sim.events, ing.events, det.by_detector
     truth = load_truth(out / "sim")
     with store.session(with_state=True) as s:
         labels = label_events(s, truth)
@@ -71,8 +83,13 @@ def run_one(work: str, profile: str, seed: int, hosts: int, days: int) -> tuple[
         if ev.campaign_match.get(c.id) and c.detected_at and compromise:
             d = (c.detected_at - compromise).total_seconds()
             ttd_compromise = d if ttd_compromise is None else min(ttd_compromise, d)
-    shutil.rmtree(out, ignore_errors=True)
-    return sim.events, {"eval": ev.to_json(), "ingested": ing.events, "findings_by_detector": det.by_detector,
+    if keep and not recorrelate:
+        shutil.rmtree(out / "sim" / "logs", ignore_errors=True)
+        (out / "run.json").write_text(json.dumps({"events": n_events, "ingested": n_ingested,
+                                                  "by_detector": by_detector}), encoding="utf-8")
+    elif not keep and not recorrelate:
+        shutil.rmtree(out, ignore_errors=True)
+    return n_events, {"eval": ev.to_json(), "ingested": n_ingested, "findings_by_detector": by_detector,
                         "correlation": how, "ttd_compromise": ttd_compromise,
                         "planted_stages": len(planted.get("stages", {}))}
 
@@ -85,6 +102,10 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--keep", action="store_true",
+                    help="keep each run's store and ground truth under --workdir (for --recorrelate)")
+    ap.add_argument("--recorrelate", action="store_true",
+                    help="re-correlate the runs kept under --workdir (correlate --rebuild) and score them again")
     ap.add_argument("--merge", nargs="*", default=None,
                     help="print the table of earlier --json files (runs split over processes) and exit")
     args = ap.parse_args()
@@ -95,12 +116,15 @@ def main() -> None:
                 merged.extend(json.load(f))
         print(report(merged, args.hosts, args.days))
         return
+    if (args.keep or args.recorrelate) and not args.workdir:
+        sys.exit("--keep and --recorrelate need --workdir")
     work = args.workdir or tempfile.mkdtemp(prefix="aptwatch-evalbench-")
     results: list[dict[str, Any]] = []
     try:
         for profile in args.profiles.split(","):
             for seed in [int(s) for s in args.seeds.split(",")]:
-                m = measure(f"{profile}/{seed}", run_one, work, profile, seed, args.hosts, args.days)
+                m = measure(f"{profile}/{seed}", run_one, work, profile, seed, args.hosts, args.days, args.keep,
+                            args.recorrelate)
                 ev = m.extra["eval"]
                 results.append({"profile": profile, "seed": seed, "events": m.items, "seconds": m.seconds,
                                 "rss_mb": m.peak_rss_mb, **m.extra})
