@@ -386,3 +386,19 @@ def test_recurrence_and_proximity_on_one_host_count_once() -> None:
     assert abs(combine([a, b]) - 0.53) < 1e-9
     other = LinkEvidence("recurrence", "f2", "rule:x on host:web2", 0.53, "c", "host:web2")
     assert combine([a, other]) > 0.75  # different hosts are independent readings
+
+
+def test_a_long_connection_names_its_destination_for_its_whole_span_not_at_one_moment() -> None:
+    # a first-seen connection ws02 -> dc02 at 10:00 that goes on for three weeks, and a finding on dc02 two days
+    # later: the span is a window for coincidence as wide as itself, far beyond the 24 h edge window
+    edge = [Edge("10.20.0.11", "dc02", 0.8)]
+    c = campaigns([item("conn", 0, ["ws02"], edges=edge, time_last=21 * D), item("on_dc02", 2 * D, ["dc02"])])
+    assert c["on_dc02"] != c["conn"]
+    # the same connection lasting minutes links the finding on dc02 a few hours later
+    c = campaigns([item("conn", 0, ["ws02"], edges=edge, time_last=600), item("on_dc02", 3 * H, ["dc02"])])
+    assert c["on_dc02"] == c["conn"]
+    # and from the other side: a finding naming dc02 next to a long-running dc02 member does not link
+    c = campaigns([item("dc", 0, ["dc02"], time_last=21 * D), item("conn", 2 * D, ["ws02"], edges=edge)])
+    assert c["conn"] != c["dc"]
+    c = campaigns([item("dc", 0, ["dc02"]), item("conn", 2 * H, ["ws02"], edges=edge)])
+    assert c["conn"] == c["dc"]
