@@ -49,12 +49,9 @@ def run_one(work: str, profile: str, seed: int, hosts: int, days: int, keep: boo
     from aptwatch.detect.base import DetectSettings
     from aptwatch.detect.runner import run_detectors
     from aptwatch.ingest import ingest
-    from aptwatch.model.finding import parse_time
     from aptwatch.simulate.config import SimulationConfig
     from aptwatch.simulate.engine import simulate
-    from aptwatch.simulate.evaluate import evaluate, label_events, load_truth, member_weights
     from aptwatch.store import Store
-    from aptwatch.store.read import load_campaigns, load_findings
 
     out = Path(work) / f"{profile.replace(':', '_')}-{seed}"
     if recorrelate:
@@ -69,7 +66,26 @@ def run_one(work: str, profile: str, seed: int, hosts: int, days: int, keep: boo
         det = run_detectors(store, DetectSettings())
         how = correlate(store)
         n_events, n_ingested, by_detector = sim.events, ing.events, det.by_detector
-    truth = load_truth(out / "sim")
+    ev, ttd_compromise, planted = score_store(store, out / "sim")
+    if keep and not recorrelate:
+        shutil.rmtree(out / "sim" / "logs", ignore_errors=True)
+        (out / "run.json").write_text(json.dumps({"events": n_events, "ingested": n_ingested,
+                                                  "by_detector": by_detector}), encoding="utf-8")
+    elif not keep and not recorrelate:
+        shutil.rmtree(out, ignore_errors=True)
+    return n_events, {"eval": ev.to_json(), "ingested": n_ingested, "findings_by_detector": by_detector,
+                        "correlation": how, "ttd_compromise": ttd_compromise,
+                        "planted_stages": len(planted.get("stages", {}))}
+
+
+def score_store(store: Any, sim_dir: Any) -> tuple[Any, float | None, dict[str, Any]]:
+    """Score a correlated store against its simulation's ground truth: the evaluation, the time from the
+    initial compromise to the detection of the matching campaign (s), and the planted campaign."""
+    from aptwatch.model.finding import parse_time
+    from aptwatch.simulate.evaluate import evaluate, label_events, load_truth, member_weights
+    from aptwatch.store.read import load_campaigns, load_findings
+
+    truth = load_truth(sim_dir)
     with store.session(with_state=True) as s:
         labels = label_events(s, truth)
         findings = load_findings(s)
@@ -83,15 +99,32 @@ def run_one(work: str, profile: str, seed: int, hosts: int, days: int, keep: boo
         if ev.campaign_match.get(c.id) and c.detected_at and compromise:
             d = (c.detected_at - compromise).total_seconds()
             ttd_compromise = d if ttd_compromise is None else min(ttd_compromise, d)
-    if keep and not recorrelate:
-        shutil.rmtree(out / "sim" / "logs", ignore_errors=True)
-        (out / "run.json").write_text(json.dumps({"events": n_events, "ingested": n_ingested,
-                                                  "by_detector": by_detector}), encoding="utf-8")
-    elif not keep and not recorrelate:
-        shutil.rmtree(out, ignore_errors=True)
-    return n_events, {"eval": ev.to_json(), "ingested": n_ingested, "findings_by_detector": by_detector,
-                        "correlation": how, "ttd_compromise": ttd_compromise,
-                        "planted_stages": len(planted.get("stages", {}))}
+    return ev, ttd_compromise, planted
+
+
+def rescore(store_dir: str, sim_dir: str) -> None:
+    """Correlate a kept store again from scratch and print every detected campaign's verdict (for the store
+    of `aptwatch demo --store S --out O`: `--rescore S O/simulation`)."""
+    from pathlib import Path
+
+    from aptwatch.correlate import correlate
+    from aptwatch.store import Store
+    from aptwatch.store.read import load_campaigns
+
+    store = Store.open(Path(store_dir))
+    correlate(store, rebuild=True)
+    ev, ttd, _ = score_store(store, Path(sim_dir))
+    with store.session(with_state=True) as s:
+        camps = {c.id: c for c in load_campaigns(s, "detected_at IS NOT NULL")}
+    print(f"{ev.findings} findings ({ev.true_findings} on planted events), {ev.detected_campaigns} detected "
+          f"campaign(s), {ev.true_campaigns} true; detected {ttd / 3600:.1f} h ({ttd / 86400:.1f} d) after the "
+          "initial compromise"
+          if ttd is not None else f"{ev.detected_campaigns} detected campaign(s), none true")
+    for cid, v in ev.campaign_verdicts.items():
+        c = camps.get(cid)
+        where = f"{', '.join(c.hosts)}; {len(c.findings)} findings; detected {c.detected_at}" if c else ""
+        print(f"  {cid}: {'TRUE' if v['true'] else 'FALSE'} ({where}); weight share {v['weight_share']:.2f}, "
+              f"host share {v['host_share']:.2f}")
 
 
 def main() -> None:
@@ -106,9 +139,15 @@ def main() -> None:
                     help="keep each run's store and ground truth under --workdir (for --recorrelate)")
     ap.add_argument("--recorrelate", action="store_true",
                     help="re-correlate the runs kept under --workdir (correlate --rebuild) and score them again")
+    ap.add_argument("--rescore", nargs=2, metavar=("STORE", "SIMULATION"), default=None,
+                    help="re-correlate one kept store (e.g. of `aptwatch demo --store S --out O`: S O/simulation) "
+                         "and print its campaigns' verdicts")
     ap.add_argument("--merge", nargs="*", default=None,
                     help="print the table of earlier --json files (runs split over processes) and exit")
     args = ap.parse_args()
+    if args.rescore:
+        rescore(*args.rescore)
+        return
     if args.merge is not None:
         merged: list[dict[str, Any]] = []
         for path in args.merge:

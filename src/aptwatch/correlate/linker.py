@@ -9,7 +9,8 @@ into it every other campaign it links to with `p >= merge_threshold`: a merge as
 are one, and needs the evidence of two independent threshold links (a weaker second link is recorded in
 the explanation, not acted on).
 A finding that joins none starts a campaign of its own (its *seed*), unless its rule is routine on
-its host: routine findings only join through shared artifacts, never start campaigns.
+its host or its actor a routine administrator (admin.py): routine findings only join through shared
+artifacts, never start campaigns.
 
 Link kinds and weights (docs/campaigns.md has the reasoning):
 
@@ -19,6 +20,9 @@ Link kinds and weights (docs/campaigns.md has the reasoning):
   in the gap is `host_coincidence` (settings.py). A finding that spans more than an hour (a beacon
   series, a week of uploads) widens the gap by its span beyond that hour: unrelated activity falls
   inside a two-week span as easily as into a two-week gap (`excess`).
+- `recurrence`: the same rule on the same host again, weighed like `host_time` with the summed rates of
+  the campaign's distinct rules on the host (`signals_rate`): every signal it left there is a chance for
+  a coincidental repeat. Counts once with `host_time` and `progression` on the host, at the strongest.
 - `entity`: a shared `global` key (external IP, domain, URL, hash), or a `cross_host` key (user,
   program, file, ...) the campaign saw on *another* host, within the horizon:
   rarity `min(1, 2 / hosts carrying it)`; an internal address (`addr`) only within the edge window.
@@ -28,7 +32,8 @@ Link kinds and weights (docs/campaigns.md has the reasoning):
   `instance_weight`.
 - `edge`: the finding names an internal address of host A (a connection, a logon) and A's campaign
   was active within `edge_window`; or a campaign member named this finding's host earlier:
-  `edge_weight * rarity(address) * hub factor`.
+  `edge_weight * rarity(address) * hub factor`; the gap is widened by spans beyond an hour, as for
+  `host_time` (a three-week connection names its destination for three weeks, not at one moment).
 - `progression`: the finding's kill-chain stage comes after a stage the campaign already showed on
   the same host, earlier (reconnaissance then exploitation, exploitation then privilege escalation):
   weighed like `host_time`, but with the rate at which findings *of this stage* appear on the host
