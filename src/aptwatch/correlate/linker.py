@@ -495,8 +495,12 @@ class Linker:
                     gap += self.touches.span(fid) + own_span
                     if gap > self.edge_window:
                         continue
-                    offer(cid, LinkEvidence("edge", fid, f"host:{h} (named {_gap(gap)} apart)", w / len(rates),
-                                            cid))
+                    # the arrival on this host, then this finding: unless unrelated unusual activity on the host
+                    # filled the gap (on a domain controller busy twice a day a touch 20 h before says little)
+                    w *= self.arrival(gap, rate)
+                    offer(cid, LinkEvidence("edge", fid, f"host:{h} (named {_gap(gap)} apart; unusual activity "
+                                                         f"there about once every {_gap(1.0 / rate)})",
+                                            w / len(rates), cid))
             for e in it.edges:
                 if e.host in own:
                     continue
@@ -505,8 +509,10 @@ class Linker:
                     gap += self.hosts.span(fid) + own_span
                     if gap > self.edge_window:
                         continue
-                    offer(cid, LinkEvidence("edge", fid, f"addr:{e.address} -> host:{e.host} ({_gap(gap)} apart)",
-                                            e.weight, cid))
+                    erate = self.rate(e.host, it.time)
+                    offer(cid, LinkEvidence("edge", fid, f"addr:{e.address} -> host:{e.host} ({_gap(gap)} apart; "
+                                            f"unusual activity there about once every {_gap(1.0 / erate)})",
+                                            e.weight * self.arrival(gap, erate), cid))
             if self.s.estate_proximity and it.stage in STAGE_INDEX and it.hosts:
                 # an edge is the specific evidence of a connection between the two hosts, already weighed
                 # against hubs (an administrator's workstation reaching many servers): closeness in time adds
@@ -663,6 +669,11 @@ class Linker:
             total += (hours + 1.0) / (watched + self.prior_seconds)
             n += 1
         return min(total, max(cap, own)), n
+
+    def arrival(self, gap: float, rate: float) -> float:
+        """The chance that no unrelated unusual activity fell on a host (at `rate`) within `gap`: how much of an
+        edge's weight carries from a connection to what happens at its other end `gap` later."""
+        return math.exp(-rate * gap)
 
     def proximity(self, gap: float, rate: float) -> float:
         return min(self.s.host_weight, math.exp(-self.k * rate * gap))
