@@ -402,3 +402,18 @@ def test_a_long_connection_names_its_destination_for_its_whole_span_not_at_one_m
     assert c["conn"] != c["dc"]
     c = campaigns([item("dc", 0, ["dc02"]), item("conn", 2 * H, ["ws02"], edges=edge)])
     assert c["conn"] == c["dc"]
+
+
+def test_an_edge_carries_to_the_other_end_only_until_that_hosts_own_activity_explains_what_follows() -> None:
+    # ws02 connects to dc01 at 10:00; dc01 shows unusual activity about twice a day, srv9 once a fortnight
+    stats = {"dc01": [0.0, 10 * D, 500.0, 20.0, -1.0], "srv9": [0.0, 10 * D, 40.0, 0.0, -1.0]}
+
+    def joined(dst: str, gap: float) -> bool:
+        hood = Neighbourhood(host_stats={k: list(v) for k, v in stats.items()})
+        edge = [Edge("10.20.0.10", dst, 0.8)]
+        res = Linker(S, hood).run([item("conn", 10 * D, ["ws02"], edges=edge), item("then", 10 * D + gap, [dst])])
+        return res.decisions[0].campaign == res.decisions[1].campaign
+
+    assert joined("dc01", 10 * 60)  # minutes after the arrival: the arriving actor
+    assert not joined("dc01", 20 * H)  # twenty hours later on a busy DC: its own unusual activity, likely
+    assert joined("srv9", 20 * H)  # the same gap on a server that is almost never unusual

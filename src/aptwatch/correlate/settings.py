@@ -115,7 +115,9 @@ class CorrelateSettings:
     host_max_window: timedelta = timedelta(days=7)
     #: a connection or logon from host A (an internal address in a finding on B, or a network logon on
     #: B from A's address) links B's finding to campaigns active on A within this window, with weight
-    #: edge_weight * rarity(address).
+    #: edge_weight * rarity(address), carried to the other end only as far as that host's own unusual activity
+    #: leaves what follows unexplained: x exp(-rate x gap) (linker.arrival), the gap widened by spans beyond
+    #: an hour as for proximity.
     edge_window: timedelta = timedelta(hours=24)
     edge_weight: float = 0.8
     #: progression (a later kill-chain stage on a host after an earlier one there) is weighed by how often
