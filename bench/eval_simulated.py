@@ -3,6 +3,9 @@
     python bench/eval_simulated.py [--profiles apt29,apt28,apt41,lazarus] [--seeds 1,2,3]
                                    [--hosts 50] [--days 30] [--workdir DIR] [--json FILE]
     python bench/eval_simulated.py --merge A.json B.json   # one table from runs split over processes
+    python bench/eval_simulated.py ... --workdir W --keep   # keep each run's store and ground truth in W
+    python bench/eval_simulated.py ... --workdir W --recorrelate   # correlate the kept runs again, score
+    python bench/eval_simulated.py --rescore STORE SIMULATION   # one kept store (e.g. the demo's), again
 
 For each profile and seed, in a fresh process: simulate (one planted campaign), ingest into a
 new store, run every registered detector with its packaged rules, correlate (when a correlation
