@@ -71,3 +71,33 @@ def test_kill_chain_links_bring_the_phase_into_the_campaign(tmp_path: Path, scen
         replace(CorrelateSettings(), progression_window=timedelta(0))
     without = eval_ait_ads.run(scenario, "batch", "off", off, tmp_path, "informational")
     assert phase not in without.covered
+
+
+@pytest.mark.parametrize(("merge_links", "family", "outside"), [
+    (2, False, False),  # a merge needs two threshold links: the later SSH session stays its own campaign
+    (1, True, False),  # recurrence weighs all the campaign's signals there: its login anomalies do not link
+    (1, False, True),  # the first version: the SSH login four hours after the escalation joins the intrusion
+])
+def test_shaw_a_later_ssh_login_is_not_the_intrusion(tmp_path: Path, merge_links: int, family: bool,
+                                                     outside: bool) -> None:
+    """shaw, all alerts: an SSH login to intranet_server four hours after the privilege escalation raised the
+    same login anomalies as the attacker's session (AMiner new user_acct / cred_acq / login combinations,
+    PAM session opened); the data set says it was not the attacker."""
+    from aptwatch.detect import DETECTORS
+
+    if "import" not in DETECTORS:
+        pytest.skip("needs the import detector (third-party alerts as findings)")
+    shared_path("ait-ads")
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import eval_ait_ads
+    finally:
+        sys.path.pop(0)
+    from dataclasses import replace
+
+    from aptwatch.correlate import CorrelateSettings
+
+    s = replace(CorrelateSettings(), merge_links=merge_links, recurrence_family=family)
+    r = eval_ait_ads.run("shaw", "batch", "variant", s, tmp_path, "informational")
+    assert r.other_detected == 0 and len(r.covered) >= 7
+    assert (r.outside_share > 0.10) is outside, r.outside_share

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aptwatch.correlate.entities import CROSS_HOST, GLOBAL, INSTANCE, LinkKey
-from aptwatch.correlate.linker import MEMBER, ROUTINE, Edge, Item, Linker, Neighbourhood, campaign_id_for
+from aptwatch.correlate.linker import (
+    MEMBER,
+    ROUTINE,
+    Edge,
+    Item,
+    Linker,
+    LinkEvidence,
+    LinkResult,
+    Neighbourhood,
+    campaign_id_for,
+    combine,
+)
 from aptwatch.correlate.settings import CorrelateSettings
 
 S = CorrelateSettings()
@@ -314,3 +326,94 @@ def test_estate_time_does_not_glue_a_sweep_or_a_fleet_deployment() -> None:
     res = Linker(S, ESTATE).run(fleet)
     assert all(w.link != "estate_time" or w.weight < 0.2 for d in res.decisions for w in d.why)
     assert len({d.campaign for d in res.decisions}) == 10  # one per host: the two findings of a host join there
+
+
+def test_a_weak_second_link_attaches_the_finding_but_does_not_merge_campaigns() -> None:
+    adm = LinkKey("user", "adm", CROSS_HOST)
+
+    def run(rarity: float) -> dict[str, str | None]:
+        # campaign A on ws01 names the account; campaign B starts on srv2 ten days later; the bridge sits next
+        # to B (0 s apart, 0.95) and shares the account with A (an entity link of `rarity`)
+        items = [item("a", 0, ["ws01"], [adm], rarity=rarity), item("b", 10 * D, ["srv2"]),
+                 item("bridge", 10 * D + 1, ["srv2"], [adm], rarity=rarity)]
+        res = Linker(S, Neighbourhood()).run(items)
+        out = {d.finding: d.campaign for d in res.decisions}
+        bridge = res.decisions[-1]
+        assert {e.link for e in bridge.why} >= {"host_time", "entity"}  # both links are explained
+        return out
+
+    weak = run(0.6)  # enough to join a finding (>= 0.5), not to merge two campaigns (< 0.75)
+    assert weak["bridge"] == weak["b"] != weak["a"]
+    strong = run(0.9)  # a link as strong as two independent threshold links merges, as before
+    assert strong["bridge"] == strong["b"] == strong["a"]
+    # the weak link alone (no competing campaign) still joins the finding
+    alone = campaigns([item("a", 0, ["ws01"], [adm], rarity=0.6), item("c", 10 * D, ["srv2"], [adm], rarity=0.6)])
+    assert alone["c"] == alone["a"]
+
+
+def _recurring(signals: int, settings: CorrelateSettings = S) -> LinkResult:
+    """A host watched for three days (12 unusual hours): a campaign there raising `signals` distinct rules in
+    one minute, each fired there once before in its life (that hour); then rule r0 again four hours later."""
+    t0 = 3 * D
+    hour = (t0 // H) * H
+    hood = Neighbourhood(host_stats={"web1": [0.0, t0 - H, 50.0, 12.0, -1.0]},
+                         rule_hours={("web1", f"r{i}"): [hour] for i in range(signals)})
+    items = [item(f"s{i}", t0 + i, ["web1"], rule=f"r{i}") for i in range(signals)]
+    items.append(item("again", t0 + 4 * H, ["web1"], rule="r0", rule_hours=1))
+    return Linker(settings, hood).run(items)
+
+
+def test_recurrence_of_a_campaigns_one_signal_joins_hours_later() -> None:
+    res = _recurring(1)
+    again = res.decisions[-1]
+    assert again.campaign == res.decisions[0].campaign and again.link == "recurrence"
+    assert "one of the campaign's 1 signal(s)" in again.why[0].entity
+
+
+def test_recurrence_weighs_every_signal_the_campaign_left_on_the_host() -> None:
+    # twenty signals: one of them repeating four hours later is no rarer than any unusual finding there
+    res = _recurring(20)
+    assert res.decisions[-1].campaign != res.decisions[0].campaign
+    # the first version weighed the one rule that repeated, and joined
+    old = _recurring(20, replace(S, recurrence_family=False))
+    assert old.decisions[-1].campaign == old.decisions[0].campaign and old.decisions[-1].link == "recurrence"
+
+
+def test_recurrence_and_proximity_on_one_host_count_once() -> None:
+    # two readings of the same gap on the same host, each just above the threshold: not 0.75 together
+    a = LinkEvidence("host_time", "f1", "host:web1", 0.53, "c", "host:web1")
+    b = LinkEvidence("recurrence", "f1", "rule:x on host:web1", 0.53, "c", "host:web1")
+    assert abs(combine([a, b]) - 0.53) < 1e-9
+    other = LinkEvidence("recurrence", "f2", "rule:x on host:web2", 0.53, "c", "host:web2")
+    assert combine([a, other]) > 0.75  # different hosts are independent readings
+
+
+def test_a_long_connection_names_its_destination_for_its_whole_span_not_at_one_moment() -> None:
+    # a first-seen connection ws02 -> dc02 at 10:00 that goes on for three weeks, and a finding on dc02 two days
+    # later: the span is a window for coincidence as wide as itself, far beyond the 24 h edge window
+    edge = [Edge("10.20.0.11", "dc02", 0.8)]
+    c = campaigns([item("conn", 0, ["ws02"], edges=edge, time_last=21 * D), item("on_dc02", 2 * D, ["dc02"])])
+    assert c["on_dc02"] != c["conn"]
+    # the same connection lasting minutes links the finding on dc02 a few hours later
+    c = campaigns([item("conn", 0, ["ws02"], edges=edge, time_last=600), item("on_dc02", 3 * H, ["dc02"])])
+    assert c["on_dc02"] == c["conn"]
+    # and from the other side: a finding naming dc02 next to a long-running dc02 member does not link
+    c = campaigns([item("dc", 0, ["dc02"], time_last=21 * D), item("conn", 2 * D, ["ws02"], edges=edge)])
+    assert c["conn"] != c["dc"]
+    c = campaigns([item("dc", 0, ["dc02"]), item("conn", 2 * H, ["ws02"], edges=edge)])
+    assert c["conn"] == c["dc"]
+
+
+def test_an_edge_carries_to_the_other_end_only_until_that_hosts_own_activity_explains_what_follows() -> None:
+    # ws02 connects to dc01 at 10:00; dc01 shows unusual activity about twice a day, srv9 once a fortnight
+    stats = {"dc01": [0.0, 10 * D, 500.0, 20.0, -1.0], "srv9": [0.0, 10 * D, 40.0, 0.0, -1.0]}
+
+    def joined(dst: str, gap: float) -> bool:
+        hood = Neighbourhood(host_stats={k: list(v) for k, v in stats.items()})
+        edge = [Edge("10.20.0.10", dst, 0.8)]
+        res = Linker(S, hood).run([item("conn", 10 * D, ["ws02"], edges=edge), item("then", 10 * D + gap, [dst])])
+        return res.decisions[0].campaign == res.decisions[1].campaign
+
+    assert joined("dc01", 10 * 60)  # minutes after the arrival: the arriving actor
+    assert not joined("dc01", 20 * H)  # twenty hours later on a busy DC: its own unusual activity, likely
+    assert joined("srv9", 20 * H)  # the same gap on a server that is almost never unusual

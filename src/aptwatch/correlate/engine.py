@@ -26,8 +26,19 @@ import pyarrow as pa
 from aptwatch.context.addresses import AddressBook, update_host_addresses
 from aptwatch.context.networks import InternalNetworks, configured_networks, parse_ip
 from aptwatch.correlate import campaigns as publish
+from aptwatch.correlate.admin import AdminActor, load_actors, norm
 from aptwatch.correlate.enrich import Enrichment, evidence_entities, logon_sources
-from aptwatch.correlate.entities import CROSS_HOST, GLOBAL, INSTANCE, FindingKeys, LinkKey, finding_keys, norm_ip
+from aptwatch.correlate.entities import (
+    CROSS_HOST,
+    GLOBAL,
+    INSTANCE,
+    SOURCE_IP_KINDS,
+    FindingKeys,
+    LinkKey,
+    finding_keys,
+    norm_ip,
+    normalise_user,
+)
 from aptwatch.correlate.linker import (
     MEMBER,
     CampaignInfo,
@@ -96,6 +107,8 @@ class _Row:
     evidence: list[tuple[str, str]]
     keys: FindingKeys = field(default_factory=FindingKeys)
     hosts: list[str] = field(default_factory=list)
+    #: `extra.remote` of a lateral finding: who did it from where (detect/analytics/routine.py)
+    remote: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rule(self) -> str:
@@ -154,9 +167,25 @@ def _rows(chunk: pa.Table, ctx: _Context) -> list[_Row]:
                 ev.append((str(e["table"]), str(e["event_id"])))
         row = _Row(r["id"], r["time"], r["time_last"] or r["time"], r["detector"], r["rule_id"],
                    r["severity"] or "informational", list(r["tactics"] or []), r["stage"], ents, ev)
+        extra = orjson.loads(r["extra"]) if r.get("extra") else {}
+        remote = extra.get("remote") if isinstance(extra, dict) else None
+        if isinstance(remote, dict):
+            row.remote = remote
         row.keys = finding_keys(ents, internal=ctx.internal)
         out.append(row)
     return out
+
+
+def _actor(r: _Row) -> tuple[str, str] | None:
+    """The finding's actor as lateral's routine-administration baseline keys it: (source, account)."""
+    if r.remote.get("src"):
+        return norm(str(r.remote["src"])), norm(str(r.remote.get("account") or ""))
+    src = next((v for k in sorted(SOURCE_IP_KINDS) for v in r.entities.get(k, ()) if v and v != "-"), None)
+    if src is None:
+        return None
+    user = next((u for k in ("user", "account", "target_user") for v in r.entities.get(k, ())
+                 if (u := normalise_user(v))), "")
+    return norm(src), norm(user)
 
 
 def _enrich(session: Session, rows: list[_Row], s: CorrelateSettings) -> Enrichment:
@@ -266,6 +295,11 @@ def _chunk(store: Store, session: Session, ctx: _Context, chunk: pa.Table, supp:
         prevalence = cs.update_entity_stats(con, key_tab, s.entity_host_cap)
         t = report.lap("stats", t)
 
+        actors: dict[str, tuple[str, str]] = {}
+        admins: dict[tuple[str, str], AdminActor] = {}
+        if s.admin_routine:
+            actors = {r.id: act for r in rows if (act := _actor(r)) is not None}
+            admins = load_actors(con, actors.values())
         known = cs.known_hosts(con)
         k_full = max(s.rarity_hosts, s.rarity_share * known)
 
@@ -295,8 +329,20 @@ def _chunk(store: Store, session: Session, ctx: _Context, chunk: pa.Table, supp:
                 if target not in r.hosts and w > 0:
                     edges.append(Edge(a, target, w))
             suppressed = r.id in finding_supp or any(_rule_match(x, r) for x in rule_supp)
+            why = None
+            actor = actors.get(r.id)
+            adm = admins.get(actor) if actor else None
+            if actor and adm and adm.routine(r.time, s.admin_days, s.admin_destinations, s.admin_age, s.admin_burst):
+                # routine administration: no campaign of its own, no proximity, and the administrator's
+                # account and workstation glue nothing (admin.py)
+                routine = True
+                why = f"routine administration by {actor[1] or '?'} from {actor[0]}"
+                keys = [k for k in keys if k.kind not in ("user", "addr")]
+                rar = {k: w for k, w in rar.items() if k in keys}
+                edges = []
             items.append(Item(r.id, r.time.timestamp(), r.hosts, keys, rar, edges, routine, suppressed,
-                              "TA0006" in r.tactics, r.time_last.timestamp(), r.rule, rule_hours, r.stage))
+                              "TA0006" in r.tactics, r.time_last.timestamp(), r.rule, rule_hours, r.stage,
+                              routine_why=why))
         want_keys = [(k.kind, k.value) for it in items for k in it.keys
                      if k.scope == INSTANCE or it.rarity.get(k, 0.0) > 0]
         want_hosts = [h for it in items for h in it.hosts] + [e.host for it in items for e in it.edges]
@@ -314,7 +360,7 @@ def _chunk(store: Store, session: Session, ctx: _Context, chunk: pa.Table, supp:
             [HostRow(h, c, t, f, w, e, rl, st, sg) for kind, h, c, t, f, w, e, rl, st, sg in raw.hosts
              if kind == "touch"],
             {c: CampaignInfo(a, f, cr) for c, (a, f, cr) in raw.campaigns.items()}, raw.host_stats, raw.estate,
-            raw.stage_stats, known)
+            raw.stage_stats, known, raw.rule_hours)
         result = Linker(s, hood).run(items)
         t = report.lap("link", t)
         run_id = report.run_id

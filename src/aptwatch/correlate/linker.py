@@ -4,9 +4,13 @@ A pure function of (the chunk's findings, the neighbourhood of earlier state tha
 no I/O. Findings are taken in event-time order. For each one, every link to an existing campaign
 is weighed (see `Link` kinds below); the links to one campaign combine as a noisy-OR
 `p = 1 - prod(1 - w)` in which all shared-entity links count as one, at the weight of the rarest
-(`combine`); the finding joins every campaign with `p >= join_threshold`, merging them.
+(`combine`); the finding joins the campaign it links to most strongly (`p >= join_threshold`), and merges
+into it every other campaign it links to with `p >= merge_threshold`: a merge asserts that two campaigns
+are one, and needs the evidence of two independent threshold links (a weaker second link is recorded in
+the explanation, not acted on).
 A finding that joins none starts a campaign of its own (its *seed*), unless its rule is routine on
-its host: routine findings only join through shared artifacts, never start campaigns.
+its host or its actor a routine administrator (admin.py): routine findings only join through shared
+artifacts, never start campaigns.
 
 Link kinds and weights (docs/campaigns.md has the reasoning):
 
@@ -16,6 +20,9 @@ Link kinds and weights (docs/campaigns.md has the reasoning):
   in the gap is `host_coincidence` (settings.py). A finding that spans more than an hour (a beacon
   series, a week of uploads) widens the gap by its span beyond that hour: unrelated activity falls
   inside a two-week span as easily as into a two-week gap (`excess`).
+- `recurrence`: the same rule on the same host again, weighed like `host_time` with the summed rates of
+  the campaign's distinct rules on the host (`signals_rate`): every signal it left there is a chance for
+  a coincidental repeat. Counts once with `host_time` and `progression` on the host, at the strongest.
 - `entity`: a shared `global` key (external IP, domain, URL, hash), or a `cross_host` key (user,
   program, file, ...) the campaign saw on *another* host, within the horizon:
   rarity `min(1, 2 / hosts carrying it)`; an internal address (`addr`) only within the edge window.
@@ -25,7 +32,8 @@ Link kinds and weights (docs/campaigns.md has the reasoning):
   `instance_weight`.
 - `edge`: the finding names an internal address of host A (a connection, a logon) and A's campaign
   was active within `edge_window`; or a campaign member named this finding's host earlier:
-  `edge_weight * rarity(address) * hub factor`.
+  `edge_weight * rarity(address) * hub factor`; the gap is widened by spans beyond an hour, as for
+  `host_time` (a three-week connection names its destination for three weeks, not at one moment).
 - `progression`: the finding's kill-chain stage comes after a stage the campaign already showed on
   the same host, earlier (reconnaissance then exploitation, exploitation then privilege escalation):
   weighed like `host_time`, but with the rate at which findings *of this stage* appear on the host
@@ -112,6 +120,8 @@ class Item:
     rule_hours: int = 0
     #: the finding's kill-chain stage (None: unstaged)
     stage: str | None = None
+    #: why the finding is routine when not by its rule's history (routine administration, admin.py)
+    routine_why: str | None = None
 
     @property
     def end(self) -> float:
@@ -171,6 +181,8 @@ class Neighbourhood:
     stage_stats: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     #: hosts correlation knows (the estate size: the summed rate of cross-host proximity)
     known_hosts: int = 0
+    #: (host, rule) -> starts of the first distinct hours the rule fired in there (epoch s, sorted, capped)
+    rule_hours: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
 
 class LinkEvidence(NamedTuple):
@@ -349,6 +361,9 @@ class Linker:
         #: staged members of every host in time order: (time, end, host, campaign, finding, rule, stage)
         self.timeline: list[tuple[float, float, str, str, str, str, str]] = []
         self.known_hosts = hood.known_hosts
+        self.rule_hours = hood.rule_hours
+        #: campaign -> host -> rule -> its last member there: the signals a recurrence could repeat
+        self.rules_on: dict[str, dict[str, dict[str, float]]] = {}
         self.entities = _EntityIndex()
         self.host_window = settings.host_window.total_seconds()
         self.k = math.log(2.0) / -math.log(1.0 - settings.host_coincidence)
@@ -373,6 +388,7 @@ class Linker:
             self.hosts.add(r.host, r.campaign, r.time, r.finding, end=r.end, start=r.start)
             if r.rule:
                 self.recur.add(f"{r.host}\x1f{r.rule}", r.campaign, r.time, r.finding, end=r.end, start=r.start)
+                self._signal(r.campaign, r.host, r.rule, r.time)
             if r.stage in STAGE_INDEX:
                 self.staged.add(f"{r.host}\x1f{r.stage}", r.campaign, r.time, r.finding, end=r.end, start=r.start)
                 if r.start is None or r.time <= r.start:  # a span is indexed at both ends: once is enough here
@@ -417,7 +433,14 @@ class Linker:
         self.recur.merge(absorbed, survivor)
         self.staged.merge(absorbed, survivor)
         self.entities.merge(absorbed, survivor)
+        for h, rules in self.rules_on.pop(absorbed, {}).items():
+            for rule, t in rules.items():
+                self._signal(survivor, h, rule, t)
         return survivor
+
+    def _signal(self, cid: str, host: str, rule: str, t: float) -> None:
+        per = self.rules_on.setdefault(cid, {}).setdefault(host, {})
+        per[rule] = max(t, per.get(rule, t))
 
     # -- links ----------------------------------------------------------------------------
     def _links(self, it: Item) -> dict[str, list[LinkEvidence]]:
@@ -449,31 +472,47 @@ class Linker:
                                                               f"there about once every {_gap(1.0 / rate)})", w, cid,
                                             f"host:{h}"))
                 if it.rule:
-                    # the same unusual signal again: its own (lower) rate on this host sets the chance
-                    # of a coincidence, not the host's rate for any unusual signal
+                    # the same unusual signal again: the rate of the campaign's own signals on this host sets
+                    # the chance of a coincidence, not the host's rate for any unusual signal
                     rrate = self.rule_rate(h, it)
                     rwindow = min(self.host_window, math.log(1.0 / self.s.min_link_weight) / (self.k * rrate))
                     for cid, gap, fid, _ in self.recur.nearest(f"{h}\x1f{it.rule}", it.time, rwindow, rwindow,
                                                                it.end):
                         gap += self.recur.span(fid) + own_span
-                        w = self.proximity(gap, rrate)
+                        frate, n = self.signals_rate(cid, h, it, rrate, rate)
+                        w = self.proximity(gap, frate)
                         offer(cid, LinkEvidence("recurrence", fid, f"rule:{it.rule} on host:{h} again "
-                                                f"({_gap(gap)} apart; it fires there about once every "
-                                                f"{_gap(1.0 / rrate)})", w, cid))
+                                                f"({_gap(gap)} apart; one of the campaign's {n} signal(s) there "
+                                                f"recurs about once every {_gap(1.0 / frate)})", w, cid,
+                                            f"host:{h}"))
                 if it.stage in PROGRESSION_TO:
                     self._progression(it, h, own_span, offer)
                 # an earlier member named this host (it connected here / logged on here); a finding on
                 # n hosts meets such a touch on any of them n times as easily
                 for cid, gap, fid, w in self.touches.nearest(h, it.time, self.edge_window, self.host_window, it.end):
-                    offer(cid, LinkEvidence("edge", fid, f"host:{h} (named {_gap(gap)} apart)", w / len(rates),
-                                            cid))
+                    # as for proximity, a span is a window as wide as itself: a first-seen connection that went
+                    # on for three weeks names its destination for three weeks, not at one moment
+                    gap += self.touches.span(fid) + own_span
+                    if gap > self.edge_window:
+                        continue
+                    # the arrival on this host, then this finding: unless unrelated unusual activity on the host
+                    # filled the gap (on a domain controller busy twice a day a touch 20 h before says little)
+                    w *= self.arrival(gap, rate)
+                    offer(cid, LinkEvidence("edge", fid, f"host:{h} (named {_gap(gap)} apart; unusual activity "
+                                                         f"there about once every {_gap(1.0 / rate)})",
+                                            w / len(rates), cid))
             for e in it.edges:
                 if e.host in own:
                     continue
                 for cid, gap, fid, _ in self.hosts.nearest(e.host, it.time, self.edge_window, self.host_window,
                                                            it.end):
-                    offer(cid, LinkEvidence("edge", fid, f"addr:{e.address} -> host:{e.host} ({_gap(gap)} apart)",
-                                            e.weight, cid))
+                    gap += self.hosts.span(fid) + own_span
+                    if gap > self.edge_window:
+                        continue
+                    erate = self.rate(e.host, it.time)
+                    offer(cid, LinkEvidence("edge", fid, f"addr:{e.address} -> host:{e.host} ({_gap(gap)} apart; "
+                                            f"unusual activity there about once every {_gap(1.0 / erate)})",
+                                            e.weight * self.arrival(gap, erate), cid))
             if self.s.estate_proximity and it.stage in STAGE_INDEX and it.hosts:
                 # an edge is the specific evidence of a connection between the two hosts, already weighed
                 # against hubs (an administrator's workstation reaching many servers): closeness in time adds
@@ -605,6 +644,37 @@ class Linker:
         own = (it.rule_hours + 1.0) / (watched + self.prior_seconds)
         return min(own, self.rate(host, it.time))
 
+    def signals_rate(self, cid: str, host: str, it: Item, own: float, cap: float) -> tuple[float, int]:
+        """How often (per second) *one of* the campaign's signals on the host recurs by chance: the sum of
+        the rates of the distinct rules it showed there (each as `rule_rate`), never above `cap` (the
+        host's rate for any unusual finding), and the number of those rules.
+
+        Recurrence is a test of every signal the campaign left on the host: an SSH login that raises nine
+        login anomalies four hours after an intrusion that raised twenty-seven offers nine chances for one
+        of them to repeat one of the twenty-seven, each below the 10 % coincidence bound on its own. The
+        family-wise chance is what the link must weigh (the rule applied to hosts, where a finding on `n`
+        hosts weighs proximity with their summed rates)."""
+        if not self.s.recurrence_family:
+            return own, 1
+        rules = self.rules_on.get(self.find(cid), {}).get(host, {})
+        st = self.hstat.get(host)
+        watched = max(0.0, it.time - st[0]) if st else 0.0
+        hour = (it.time // 3600.0) * 3600.0
+        total = own
+        n = 1
+        for rule in rules:
+            if rule == it.rule:
+                continue
+            hours = bisect.bisect_left(self.rule_hours.get((host, rule), ()), hour)
+            total += (hours + 1.0) / (watched + self.prior_seconds)
+            n += 1
+        return min(total, max(cap, own)), n
+
+    def arrival(self, gap: float, rate: float) -> float:
+        """The chance that no unrelated unusual activity fell on a host (at `rate`) within `gap`: how much of an
+        edge's weight carries from a connection to what happens at its other end `gap` later."""
+        return math.exp(-rate * gap)
+
     def proximity(self, gap: float, rate: float) -> float:
         return min(self.s.host_weight, math.exp(-self.k * rate * gap))
 
@@ -652,7 +722,7 @@ class Linker:
                     joined.append((cid, p, evs))
             if not joined:
                 if it.routine:
-                    decisions.append(Decision(it.id, ROUTINE, None, "routine", None, 0.0, []))
+                    decisions.append(Decision(it.id, ROUTINE, None, "routine", it.routine_why, 0.0, []))
                     continue
                 cid = campaign_id_for(it.id)
                 self.parent[cid] = cid
@@ -663,8 +733,11 @@ class Linker:
             else:
                 joined.sort(key=lambda j: (-j[1], self.anchor[j[0]]))
                 root = joined[0][0]
-                for cid, _, _ in joined[1:]:
-                    root = self._union(root, cid)
+                # the finding joins its strongest campaign; another one it reaches is merged into it only
+                # on the evidence of a merge (see `merge_threshold`), else the link is kept as an explanation
+                for cid, p, _ in joined[1:]:
+                    if p >= self.s.merge_threshold:
+                        root = self._union(root, cid)
                 best = joined[0][2][0]
                 why = [e for _, _, evs in joined for e in evs]
                 decision = Decision(it.id, MEMBER, root, best.link, best.via, joined[0][1], why)
@@ -690,6 +763,7 @@ class Linker:
                 self.hosts.add(h, root, t, it.id, end=it.end, start=it.time)
                 if it.rule:
                     self.recur.add(f"{h}\x1f{it.rule}", root, t, it.id, end=it.end, start=it.time)
+                    self._signal(root, h, it.rule, t)
                 if it.stage in STAGE_INDEX:
                     self.staged.add(f"{h}\x1f{it.stage}", root, t, it.id, end=it.end, start=it.time)
             for e in it.edges:
@@ -719,7 +793,7 @@ def combine(evs: Iterable[LinkEvidence]) -> float:
     not add up to a rare one."""
     rest = 1.0
     shared = 0.0
-    #: per host: (noisy-OR of its host_time links, strongest progression link)
+    #: per host: (noisy-OR of its host_time links, strongest progression / recurrence link)
     near: dict[str, list[float]] = {}
     for e in evs:
         if e.link == "entity":
@@ -727,13 +801,15 @@ def combine(evs: Iterable[LinkEvidence]) -> float:
         elif e.link == "host_time" and e.scope:
             n = near.setdefault(e.scope, [1.0, 0.0])
             n[0] *= 1.0 - e.weight
-        elif e.link == "progression" and e.scope:
+        elif e.link in ("progression", "recurrence") and e.scope:
             n = near.setdefault(e.scope, [1.0, 0.0])
             n[1] = max(n[1], e.weight)
         else:
             rest *= 1.0 - e.weight
     for miss, prog in near.values():
-        # proximity on a host and progression on it weigh the same gap: the stronger reading counts
+        # proximity on a host, progression and recurrence on it weigh the same gap: the stronger reading
+        # counts (the same signal again, or the next stage, is a narrower reading of "something unusual
+        # again", not independent evidence)
         rest *= min(miss, 1.0 - prog)
     return 1.0 - rest * (1.0 - shared)
 

@@ -69,6 +69,32 @@ class CorrelateSettings:
     #: one strong link (a shared rare artifact, the same process) or two weak ones (proximity on a host
     #: plus a moderately common user) are enough; one weak link is not.
     join_threshold: float = 0.5
+    #: a finding that reaches several campaigns joins the strongest; it merges another into it only when its
+    #: link to that one weighs as much as `merge_links` independent links at the join threshold
+    #: (1 - (1 - 0.5)^2 = 0.75). A join claims one finding; a merge claims that every member of one campaign
+    #: belongs with every member of the other, through that single finding, so it needs more than one weak
+    #: link: an SSH login four hours after an intrusion, tied to it by one recurring login anomaly (0.55),
+    #: or a finding on a domain controller tied to an administrator's campaign by an edge every admin
+    #: leaves there (0.53), must not fuse two campaigns. Strong links (the same process, a rare artifact,
+    #: the kill chain progressing on a host, close proximity) merge as before.
+    merge_links: int = 2
+    #: `recurrence` weighs the chance that *one of* the campaign's signals on the host recurs by coincidence
+    #: (the summed rates of its distinct rules there, at most the host's rate), not the chance for the one
+    #: rule that did: recurrence is tested for every signal the campaign left on the host, and an unrelated
+    #: login raising nine anomalies offers nine chances. False: the rule's own rate (the first version, kept
+    #: for comparison in tests and benchmarks).
+    recurrence_family: bool = True
+    #: routine remote administration (admin.py): a finding whose actor (source address, account) the `lateral`
+    #: baseline knows as a routine administrator at the finding's time — administration acted on >= admin_days
+    #: earlier days, at >= admin_destinations destinations, first seen >= admin_age before, and no burst beyond
+    #: admin_burst x its busiest day — is routine here: no campaign of its own, no proximity, its account,
+    #: source address and edges no keys. The values are `lateral`'s defaults (detect/analytics/routine.py):
+    #: correlation treats as routine exactly what that detector stops reporting, for every detector's findings.
+    admin_routine: bool = True
+    admin_days: int = 3
+    admin_destinations: int = 3
+    admin_age: timedelta = timedelta(days=7)
+    admin_burst: float = 2.0
     #: same-host proximity. `rate` is how often the host shows unusual activity: distinct hours with
     #: non-routine findings per hour watched (counted in hours, not campaigns, so it does not depend on
     #: the joins it weighs), smoothed towards the estate's average rate with the weight of
@@ -89,7 +115,9 @@ class CorrelateSettings:
     host_max_window: timedelta = timedelta(days=7)
     #: a connection or logon from host A (an internal address in a finding on B, or a network logon on
     #: B from A's address) links B's finding to campaigns active on A within this window, with weight
-    #: edge_weight * rarity(address).
+    #: edge_weight * rarity(address), carried to the other end only as far as that host's own unusual activity
+    #: leaves what follows unexplained: x exp(-rate x gap) (linker.arrival), the gap widened by spans beyond
+    #: an hour as for proximity.
     edge_window: timedelta = timedelta(hours=24)
     edge_weight: float = 0.8
     #: progression (a later kill-chain stage on a host after an earlier one there) is weighed by how often
@@ -145,6 +173,11 @@ class CorrelateSettings:
     chunk_size: int = 50_000
     severity_weight: dict[str, float] = field(default_factory=lambda: dict(SEVERITY_WEIGHT))
     stage_value: dict[str, float] = field(default_factory=lambda: dict(STAGE_VALUE))
+
+    @property
+    def merge_threshold(self) -> float:
+        """The link weight at which a finding merges a second campaign into the one it joins."""
+        return 1.0 - (1.0 - self.join_threshold) ** self.merge_links
 
     @property
     def host_window(self) -> timedelta:

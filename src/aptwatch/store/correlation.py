@@ -58,7 +58,8 @@ def pending_findings(con: duckdb.DuckDBPyConnection, limit: int) -> pa.Table:
     """The next findings correlation has not processed, oldest first."""
     return con.sql(
         "SELECT f.id, f.time, f.time_last, f.detector, f.rule_id, f.severity, f.tactics, f.stage, f.entities, "
-        "f.evidence FROM findings f WHERE NOT EXISTS (SELECT 1 FROM campaign_members m WHERE m.finding_id = f.id) "
+        "f.evidence, f.extra FROM findings f "
+        "WHERE NOT EXISTS (SELECT 1 FROM campaign_members m WHERE m.finding_id = f.id) "
         f"ORDER BY f.time, f.id LIMIT {int(limit)}").to_arrow_table()
 
 
@@ -198,6 +199,9 @@ class RawNeighbourhood:
     estate: tuple[float, float]
     #: (host, stage) -> [distinct hours with non-routine findings of that stage, start of the last one]
     stage_stats: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    #: (host, rule) -> the starts of the first distinct hours the rule fired in on the host (epoch s, sorted,
+    #: at most `routine_hours` of them: a rule beyond that is routine there)
+    rule_hours: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
 
 def neighbourhood(con: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str]], hosts: Iterable[str],
@@ -250,6 +254,10 @@ def neighbourhood(con: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str]
     stage_rows = con.execute("SELECT host, stage, hours, last_hour FROM corr_host_stages "
                              "WHERE host IN (SELECT host FROM want_hosts)").fetchall()
     stage_stats = {(r[0], r[1]): [float(r[2]), e if (e := _epoch(r[3])) is not None else -1.0] for r in stage_rows}
+    rule_rows = con.execute("SELECT host, rule_id, "
+                            "list_transform(buckets, lambda b: epoch(strptime(b, '%Y-%m-%dT%H'))) "
+                            "FROM corr_rule_hosts WHERE host IN (SELECT host FROM want_hosts)").fetchall()
+    rule_hours = {(r[0], r[1]): sorted(float(b) for b in r[2] or ()) for r in rule_rows}
     con.unregister("want_keys")
     con.unregister("want_hosts")
     cids = sorted({r[2] for r in ent} | {r[2] for r in near})
@@ -274,7 +282,7 @@ def neighbourhood(con: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str]
         [(r[0], r[1], r[2], r[3], _epoch(r[4]) or 0.0, _epoch(r[5]) or 0.0, r[6]) for r in ent],
         [(r[0], r[1], r[2], _epoch(r[3]) or 0.0, r[4], float(r[5]), _epoch(r[6]) or _epoch(r[3]) or 0.0, r[7],
           _epoch(r[8]) or _epoch(r[3]) or 0.0, r[9]) for r in near],
-        campaigns, host_stats, (float(est[0]), float(est[1])), stage_stats)
+        campaigns, host_stats, (float(est[0]), float(est[1])), stage_stats, rule_hours)
 
 
 # ------------------------------------------------------------------------------------------
