@@ -63,6 +63,7 @@ def test_actor_of_a_finding_is_normalised() -> None:
     assert fqdn == remote_actor("admin01", "admin", "SRV1", "m")
     assert fqdn["remote"]["src"] == "admin01" and fqdn["remote"]["dst"] == "srv1"
     assert remote_actor("-", "admin", "srv1", "m") == remote_actor("localhost", "admin", "srv1", "m") == {}
+    assert remote_actor("10.0.0.5", "Admin@corp.example.com", "srv1", "m")["remote"]["account"] == "admin"
 
 
 def test_routine_psexec_is_learned_then_not_reported(store: Store) -> None:

@@ -55,18 +55,6 @@ class AdminActor:
         return len(self.days.get(day, ())) <= max(burst * busiest, destinations)
 
 
-def norm(value: str | None) -> str:
-    """A source or account as the baseline keys it (routine.remote_actor): lower case, no `::ffff:`, the
-    account without its domain."""
-    v = (value or "").strip().lower().replace("|", "/")
-    v = v[7:] if v.startswith("::ffff:") else v
-    if "\\" in v:
-        v = v.rsplit("\\", 1)[1]
-    if "@" in v:
-        v = v.split("@", 1)[0]
-    return v
-
-
 def load_actors(con: duckdb.DuckDBPyConnection, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], AdminActor]:
     """The administration history of the (source, account) actors wanted, from lateral's baseline (all its
     administration methods together). Empty when there is no baseline (lateral never ran)."""

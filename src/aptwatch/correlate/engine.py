@@ -26,7 +26,7 @@ import pyarrow as pa
 from aptwatch.context.addresses import AddressBook, update_host_addresses
 from aptwatch.context.networks import InternalNetworks, configured_networks, parse_ip
 from aptwatch.correlate import campaigns as publish
-from aptwatch.correlate.admin import AdminActor, load_actors, norm
+from aptwatch.correlate.admin import AdminActor, load_actors
 from aptwatch.correlate.enrich import Enrichment, evidence_entities, logon_sources
 from aptwatch.correlate.entities import (
     CROSS_HOST,
@@ -52,6 +52,7 @@ from aptwatch.correlate.linker import (
 )
 from aptwatch.correlate.scoring import evidence_weight
 from aptwatch.correlate.settings import CorrelateSettings
+from aptwatch.detect.analytics.routine import actor_account, actor_host
 from aptwatch.detect.runner import new_run_id
 from aptwatch.model.finding import entities_from_json
 from aptwatch.store import Store
@@ -179,13 +180,13 @@ def _rows(chunk: pa.Table, ctx: _Context) -> list[_Row]:
 def _actor(r: _Row) -> tuple[str, str] | None:
     """The finding's actor as lateral's routine-administration baseline keys it: (source, account)."""
     if r.remote.get("src"):
-        return norm(str(r.remote["src"])), norm(str(r.remote.get("account") or ""))
+        return actor_host(str(r.remote["src"])), actor_account(str(r.remote.get("account") or ""))
     src = next((v for k in sorted(SOURCE_IP_KINDS) for v in r.entities.get(k, ()) if v and v != "-"), None)
     if src is None:
         return None
     user = next((u for k in ("user", "account", "target_user") for v in r.entities.get(k, ())
                  if (u := normalise_user(v))), "")
-    return norm(src), norm(user)
+    return actor_host(src), actor_account(user)
 
 
 def _enrich(session: Session, rows: list[_Row], s: CorrelateSettings) -> Enrichment:

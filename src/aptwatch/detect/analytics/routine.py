@@ -60,24 +60,30 @@ def remote_actor(src: str | None, account: str | None, dst: str | None, method: 
     """`extra["remote"]` of a lateral finding: who did it from where, to which host, how.
 
     Empty when the source or the destination is unknown (such findings are never routine)."""
-    s = _host(src)
-    d = _host(dst)
-    if not s or not d or s in ("::1", "127.0.0.1", "localhost"):
+    s = actor_host(src)
+    d = actor_host(dst)
+    if not s or not d or s in ("::1", "127.0.0.1"):
         return {}
-    a = _norm(account)
-    if "\\" in a:  # DOMAIN\\user -> user (logons carry the domain in their own field)
-        a = a.rsplit("\\", 1)[1]
-    return {"remote": {"method": method.replace("|", "/"), "src": s, "account": a, "dst": d}}
+    return {"remote": {"method": method.replace("|", "/"), "src": s, "account": actor_account(account), "dst": d}}
 
 
-def _norm(v: str | None) -> str:
-    return (v or "").strip().lower().replace("|", "/")
+def actor_host(value: str | None) -> str:
+    """A source or destination as the baseline keys it: the host key (model.hosts), so one workstation
+    is one actor whether a log writes its FQDN, short name or IPv4-mapped IPv6 address; placeholders
+    ('-', 'localhost') are empty. '|' separates the parts of a state key. Correlation keys its view of
+    the baseline (correlate/admin.py) with the same function."""
+    return (host_key(value) or "").replace("|", "/")
 
 
-def _host(v: str | None) -> str:
-    """The host key (model.hosts): one actor whether its workstation is written as FQDN, short name or
-    IPv4-mapped IPv6; placeholders ('-') are empty. '|' separates the parts of a state key."""
-    return (host_key(v) or "").replace("|", "/")
+def actor_account(value: str | None) -> str:
+    """An account as the baseline keys it: lower case, without its domain (DOMAIN\\user and user@domain
+    are the user: logons carry the domain in a field of their own)."""
+    v = (value or "").strip().lower().replace("|", "/")
+    if "\\" in v:
+        v = v.rsplit("\\", 1)[1]
+    if "@" in v:
+        v = v.split("@", 1)[0]
+    return v
 
 
 @dataclass
