@@ -110,3 +110,22 @@ def test_compaction_merges_a_group_into_one_file_of_its_partition(tmp_path: Path
     times = pq.read_table(tmp_path / entry.path).column("time").to_pylist()
     assert times == sorted(times)
     assert (entry.min_time, entry.max_time) == (times[0], times[-1])
+
+
+def test_a_failed_merge_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = []
+    for i in range(2):
+        rel = f"lake/generic/day=mixed/f{i}.parquet"
+        _lake_file(tmp_path, rel, _table([i], 300, 200), 1000)
+        paths.append(rel)
+
+    def broken(data: pa.Table, chunk_bytes: int) -> object:
+        yield data.slice(0, 10)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(compact_module, "_chunks", broken)
+    out = "lake/generic/day=mixed/c-0001-0001.parquet"
+    with pytest.raises(OSError, match="disk full"):
+        compact_module._merge(tmp_path, "generic", "mixed", paths, out)
+    assert not (tmp_path / out).exists()
+    assert all((tmp_path / p).exists() for p in paths)  # the inputs are untouched (still listed)

@@ -142,8 +142,10 @@ def _merge(root: Path, table: str, day: str, paths: list[str], rel: str) -> File
                 hi = mm["max"] if hi is None else max(hi, mm["max"])
         writer.close()
     except BaseException:
-        writer.close()
-        (root / rel).unlink(missing_ok=True)
+        try:
+            writer.close()
+        finally:
+            (root / rel).unlink(missing_ok=True)
         raise
     return FileEntry(rel, table, day, data.num_rows, (root / rel).stat().st_size, lo, hi)
 
