@@ -120,7 +120,11 @@ def run_ingest(files: list[str], store: str) -> tuple[int, dict[str, Any]]:
     c0 = cpu_seconds()
     r = ingest(Store.open(store, create=True), files)
     stop_fork_server()
-    return r.events, {"warnings": r.warnings, "skipped": r.skipped, "cpu": cpu_seconds() - c0}
+    # this process is the ingest's main process (commits, compaction, address context): its own peak,
+    # beside the stage's peak over it and its workers (issue 3: the main process's peak grew with input)
+    main_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return r.events, {"warnings": r.warnings, "skipped": r.skipped, "cpu": cpu_seconds() - c0, "main_mb": main_mb,
+                      "compacted": r.compacted}
 
 
 def main() -> None:
@@ -153,7 +157,8 @@ def main() -> None:
             def us(m: Measure) -> float:
                 return float(m.extra["cpu"]) / m.items * 1e6
 
-            line = (f"{label}: ingest {ours.rate:,.0f}/s ({ours.seconds:.1f} s, {ours.peak_rss_mb:.0f} MB, "
+            line = (f"{label}: ingest {ours.rate:,.0f}/s ({ours.seconds:.1f} s, {ours.peak_rss_mb:.0f} MB, main "
+                    f"process {ours.extra['main_mb']:.0f} MB, {ours.extra['compacted']} files compacted, "
                     f"{us(ours):.1f} us CPU/record) | bare 1 thread {bare1.rate:,.0f}/s ({bare1.peak_rss_mb:.0f} "
                     f"MB, {us(bare1):.1f} us) | bare default threads {bare0.rate:,.0f}/s ({us(bare0):.1f} us) | "
                     f"parser alone {parse.rate:,.0f}/s ({parse.peak_rss_mb:.0f} MB, {us(parse):.1f} us) | "

@@ -37,7 +37,7 @@ def defer_small(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_deferred_hash_gives_the_same_events_and_ids(tmp_path: Path, defer_small: None) -> None:
     f = make_jsonl(tmp_path / "a.jsonl", 3000, seed=1)
     fps = ingest_module._fingerprints([ingest_module.SourceRef(str(f))], defer=True)
-    assert fps[0] == ("", f.stat().st_size, f.read_bytes()[:len(fps[0][2])])  # not hashed up front
+    assert fps[0] == ("", f.stat().st_size, "jsonl")  # not hashed up front; sniffed
     store = Store.open(tmp_path / "s", create=True)
     r = ingest(store, [f])
     assert (r.events, r.sources, r.skipped) == (3000, 1, 0)
@@ -182,3 +182,16 @@ def test_a_file_that_grew_before_its_deferred_hash_is_recorded_as_hashed(tmp_pat
     again = ingest(store, [f])  # unchanged since: found in the ledger, nothing added
     assert (again.events, again.skipped) == (0, 1)
     assert len(_ids(store)) == first.events
+
+
+def test_fingerprints_keep_no_content_heads(tmp_path: Path) -> None:
+    """Every source's fingerprint lives until all are classified: holding its 64 KB head made the main
+    process's peak grow with the number of sources (issue 3). Only the sniffed format is kept."""
+    files = [make_jsonl(tmp_path / f"s{i}.jsonl", 2000, seed=i) for i in range(3)]
+    (tmp_path / "x.bin").write_bytes(b"\x00\x01 not a log" * 5000)
+    refs = [ingest_module.SourceRef(str(p)) for p in [*files, tmp_path / "x.bin"]]
+    for defer in (False, True):
+        fps = ingest_module._fingerprints(refs, defer=defer)
+        assert [fp[2] for fp in fps if isinstance(fp, tuple)] == ["jsonl", "jsonl", "jsonl", None]
+        assert all(isinstance(fp, tuple) and len(fp) == 3 and not isinstance(fp[2], bytes | bytearray)
+                   for fp in fps)

@@ -417,20 +417,34 @@ def ingest(
 Problem = tuple[str, int | None, str, str]  # (source, position, reason, detail)
 
 
-Fingerprint = tuple[str, int, bytes] | Exception | None  # (sha256 or "" when deferred, size, head)
+#: (sha256 or "" when deferred, size, the format sniffed from the content's head or None when none claims it)
+Fingerprint = tuple[str, int, str | None] | Exception | None
 
 
-def _fingerprint_or_error(ref: SourceRef, defer: bool = False) -> tuple[str, int, bytes] | Exception:
-    """`fingerprint`; with `defer`, a plain file of at least DEFER_HASH_MIN_BYTES gets only its size and
-    head (no hash yet: see `_undefer`)."""
+def _sniff(head: bytes, ref: SourceRef) -> str | None:
+    source = detect_format(head, ref.name)
+    return source.name if source is not None else None
+
+
+def _fingerprint_or_error(ref: SourceRef, defer: bool = False) -> tuple[str, int, str | None] | Exception:
+    """`fingerprint`, with the format sniffed here from the head, which is not kept: a 64 KB head per source
+    held until every source is classified (twice when hashes were deferred) made the main process's peak
+    grow with the number of sources (~30 MB for 250 large files; a folder of 100k small files holds them
+    whole). With `defer`, a plain file of at least DEFER_HASH_MIN_BYTES gets only its size and format (no
+    hash yet: see `_undefer`)."""
     try:
         if defer and not ref.layers:
             size = os.stat(ref.path).st_size
             if size >= DEFER_HASH_MIN_BYTES:
-                return "", size, _head(ref)
-        return fingerprint(ref)
+                head = _head(ref)
+                sha = ""
+            else:
+                sha, size, head = fingerprint(ref)
+        else:
+            sha, size, head = fingerprint(ref)
     except (OSError, EOFError, ValueError) as e:
         return e
+    return sha, size, _sniff(head, ref)  # outside the `try`: a sniffer that raises is a bug, not a bad file
 
 
 def _fingerprints(refs: Sequence[SourceRef | Unreadable], defer: bool = False,
@@ -441,7 +455,7 @@ def _fingerprints(refs: Sequence[SourceRef | Unreadable], defer: bool = False,
     todo = [i for i, r in enumerate(refs) if isinstance(r, SourceRef) and (only is None or i in only)]
     threads = min(os.cpu_count() or 1, len(todo))
 
-    def one(i: int) -> tuple[str, int, bytes] | Exception:
+    def one(i: int) -> tuple[str, int, str | None] | Exception:
         ref = refs[i]
         assert isinstance(ref, SourceRef)
         return _fingerprint_or_error(ref, defer)
@@ -474,11 +488,11 @@ def _classify(refs: Sequence[SourceRef | Unreadable], fps: Sequence[Fingerprint]
         if isinstance(fp, Exception) or fp is None:
             problems.append((ref.display, None, "unreadable", f"{type(fp).__name__}: {fp}"))
             continue
-        sha, size, head = fp
+        sha, size, fmt = fp
         if size == 0:
             problems.append((ref.display, None, "empty", "empty file"))
             continue
-        source = detect_format(head, ref.name)
+        source = SOURCES[fmt] if fmt is not None else None
         if source is None:
             if ref.path in named and not ref.layers:
                 raise UnknownFormatError("unknown log format (see `aptwatch formats` for what aptwatch reads)",

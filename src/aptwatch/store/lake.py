@@ -95,6 +95,14 @@ def _statistics_columns(table: str) -> list[str]:
     return [c for c in event_table(table).column_names if c not in ("raw", "data")]
 
 
+def open_lake_file(path: Path, table: str) -> pq.ParquetWriter:
+    """A Parquet writer for one lake file of `table`, with the lake's settings (codec, dictionary and
+    statistics columns). Its directory is made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return pq.ParquetWriter(path, arrow_schema(event_table(table)), compression=COMPRESSION,
+                            use_dictionary=_dictionary_columns(table), write_statistics=_statistics_columns(table))
+
+
 def _copy_rows(data: pa.Table, a: int, b: int) -> pa.Table:
     """Rows a..b of `data` in buffers of their own: one contiguous copy per column (a `take` of a range
     gathers row by row, ~3x the CPU for the same bytes)."""
@@ -113,14 +121,13 @@ class PartitionWriter:
     `close()` returns the entries to commit.
     """
 
-    def __init__(self, root: Path, stem: str | Callable[[], str], *, slice_runs: bool = False) -> None:
+    def __init__(self, root: Path, stem: str | Callable[[], str]) -> None:
         """`stem` names the files (a call: asked when the first file is made, e.g. once a hash computed
-        beside the parse is known). `slice_runs`: the caller keeps every table it writes alive until
-        `close` anyway (compaction), so day runs are zero-copy slices of it; by default small runs are
-        copied (see `write`)."""
+        beside the parse is known). Small day runs are copied out of the batch they came in (see `write`).
+        (Compaction, which used zero-copy slices of a whole sorted group here, writes its own file now:
+        store/compact.py.)"""
         self.root = root
         self._stem = stem
-        self._slice_runs = slice_runs
         self._writers: OrderedDict[tuple[str, str], pq.ParquetWriter] = OrderedDict()
         self._paths: dict[tuple[str, str], str] = {}
         self._buffers: dict[tuple[str, str], list[pa.Table]] = {}
@@ -160,7 +167,7 @@ class PartitionWriter:
         # column's offsets, ~2 us per column per slice: more than the rest of the write)
         per_row = data.get_total_buffer_size() / n
         runs = list(zip(starts.tolist(), ends.tolist(), strict=True))
-        if len(runs) > FRAGMENTED_RUNS and not self._slice_runs:
+        if len(runs) > FRAGMENTED_RUNS:
             small = [(a, b) for a, b in runs if b - a < SMALL_RUN_ROWS]
             if len(small) == len(runs):  # only short runs: the table as it is, no copy
                 self._buffer((table, MIXED_DAY), data, data.get_total_buffer_size())
@@ -175,7 +182,7 @@ class PartitionWriter:
         for a, b in runs:
             k = int(sorted_keys[a])
             key = (table, day_label(None if k == _NO_DAY else k))
-            if order is None and (self._slice_runs or 2 * (b - a) >= n):
+            if order is None and 2 * (b - a) >= n:
                 self._buffer(key, data.slice(a, b - a), int(per_row * (b - a)))  # most of the table: zero-copy
             else:
                 # A copy of the run's rows (each row is copied once in all): a slice would keep the whole
@@ -213,10 +220,7 @@ class PartitionWriter:
             if not isinstance(self._stem, str):
                 self._stem = self._stem()
             rel = f"lake/{table}/day={day}/{self._stem}-{self._seq:04d}.parquet"
-            (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
-            writer = pq.ParquetWriter(self.root / rel, arrow_schema(event_table(table)), compression=COMPRESSION,
-                                      use_dictionary=_dictionary_columns(table),
-                                      write_statistics=_statistics_columns(table))
+            writer = open_lake_file(self.root / rel, table)
             self._writers[key] = writer
             self._lane[key] = self._lanes[self._seq % len(self._lanes)]
             self._paths[key] = rel
