@@ -118,6 +118,9 @@ def stop_fork_server() -> None:
 
 def run_ingest(files: list[str], store: str) -> tuple[int, dict[str, Any]]:
     c0 = cpu_seconds()
+    from aptwatch.runtime import configure_process
+
+    configure_process()  # as `aptwatch ingest` does first
     r = ingest(Store.open(store, create=True), files)
     stop_fork_server()
     # this process is the ingest's main process (commits, compaction, address context): its own peak,

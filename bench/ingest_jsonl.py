@@ -61,8 +61,10 @@ def run_duckdb(path: str) -> tuple[int, dict[str, Any]]:
 
 def run_aptwatch(path: str, store: str) -> tuple[int, dict[str, Any]]:
     from aptwatch.ingest import ingest
+    from aptwatch.runtime import configure_process
     from aptwatch.store import Store
 
+    configure_process()  # as `aptwatch ingest` does first
     r = ingest(Store.open(store, create=True), [path])
     return r.events, {"warnings": r.warnings}
 

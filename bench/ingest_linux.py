@@ -126,6 +126,9 @@ def run_aptwatch(path: str, store: str) -> tuple[int, dict[str, Any]]:
     from aptwatch.store import Store
 
     c0 = _cpu()
+    from aptwatch.runtime import configure_process
+
+    configure_process()  # as `aptwatch ingest` does first
     r = ingest(Store.open(store, create=True), [path], workers=1)
     return r.events, {"warnings": r.warnings, "formats": dict(r.by_format), "tables": dict(r.by_table),
                       "cpu_s": _cpu() - c0}

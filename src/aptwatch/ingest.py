@@ -35,6 +35,7 @@ from aptwatch.context.networks import configured_networks
 from aptwatch.errors import InputError, UnknownFormatError
 from aptwatch.model.records import IngestWarning, TableBatch
 from aptwatch.model.schema import arrow_schema, event_table
+from aptwatch.runtime import configure_process
 from aptwatch.sources import SOURCES, detect_format
 from aptwatch.sources.base import HEAD_BYTES, IngestSettings, Layer, ReadContext, SourceRef, archive_kind
 from aptwatch.store import Store
@@ -546,7 +547,9 @@ def _run(w: StoreWriter, todo: list[Candidate], ingest_id: str, root: str, setti
         # single-worker ingest, and every `aptwatch` command would pay for its import
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=min(n_workers, len(batches)), mp_context=worker_context()) as pool:
+        # the workers are aptwatch's own processes: they get its process settings (runtime.py)
+        with ProcessPoolExecutor(max_workers=min(n_workers, len(batches)), mp_context=worker_context(),
+                                 initializer=configure_process) as pool:
             running: dict[Future[list[SourceCommit]], list[Candidate]] = {}
             while batches or running:
                 while batches and len(running) < 2 * n_workers:

@@ -23,6 +23,7 @@ from aptwatch.cli import results as results_cmds
 from aptwatch.cli import rules as rules_cmds
 from aptwatch.cli import simulate as simulate_cmds
 from aptwatch.errors import AptwatchError
+from aptwatch.runtime import configure_process
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,6 +87,7 @@ def _version(value: bool) -> None:
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Show the version and exit.")) -> None:
     """Find advanced persistent threats in security telemetry."""
+    configure_process()
 
 
 def run() -> None:
