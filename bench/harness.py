@@ -69,13 +69,26 @@ def _child(fn: Callable[..., tuple[int, dict[str, Any]]], args: tuple[Any, ...],
 
 
 def measure(name: str, fn: Callable[..., tuple[int, dict[str, Any]]], *args: Any,
-            hide: tuple[str, ...] = ()) -> Measure:
+            hide: tuple[str, ...] = (), aptwatch: bool = False) -> Measure:
     """Run fn(*args) -> (items, extra) in a fresh process; time it and take its peak RSS. Modules named
-    in `hide` cannot be imported in that process (see BENCH_ONLY_MODULES)."""
+    in `hide` cannot be imported in that process (see BENCH_ONLY_MODULES). `aptwatch`: the stage runs
+    aptwatch, in a process set up as the `aptwatch` command sets up its own (runtime.py: the environment
+    before pyarrow loads; fn calls `configure_process()`), without the bench-only modules."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
+    if aptwatch:
+        hide = tuple(dict.fromkeys((*hide, *BENCH_ONLY_MODULES)))
     p = ctx.Process(target=_child, args=(fn, args, q, hide))
-    p.start()
+    saved = dict(os.environ)
+    try:
+        if aptwatch:
+            from aptwatch.runtime import JEMALLOC_CONF, JEMALLOC_CONF_ENV
+
+            os.environ.setdefault(JEMALLOC_CONF_ENV, JEMALLOC_CONF)  # read by the child's pyarrow
+        p.start()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     dt, rss, items, extra, err = q.get()
     p.join()
     if err:
@@ -86,16 +99,17 @@ def measure(name: str, fn: Callable[..., tuple[int, dict[str, Any]]], *args: Any
 def measure_pair(ours: tuple[str, Callable[..., tuple[int, dict[str, Any]]], tuple[Any, ...]],
                  base: tuple[str, Callable[..., tuple[int, dict[str, Any]]], tuple[Any, ...]],
                  repeat: int = 1, between: Callable[[], None] | None = None,
-                 hide_ours: tuple[str, ...] = BENCH_ONLY_MODULES) -> tuple[Measure, Measure]:
+                 plain_ours: bool = False) -> tuple[Measure, Measure]:
     """Measure aptwatch and its baseline `repeat` times each, alternating, and keep each one's median
     time (peak RSS: the largest seen). On a shared two-core machine a single run of a 1-2 s stage
     varies by +-20 %; alternating exposes both sides to the same background load. `between` runs
     after every measurement (e.g. removing the store just written). The runs are in `extra['runs']`.
-    The aptwatch side runs as a user's install would: without BENCH_ONLY_MODULES (`hide_ours`)."""
+    The aptwatch side runs as the `aptwatch` command runs (`measure(..., aptwatch=True)`) unless
+    `plain_ours`."""
     runs: dict[str, list[Measure]] = {ours[0]: [], base[0]: []}
     for _ in range(max(1, repeat)):
-        for (name, fn, args), hide in ((base, ()), (ours, hide_ours)):
-            runs[name].append(measure(name, fn, *args, hide=hide))
+        for (name, fn, args), is_ours in ((base, False), (ours, not plain_ours)):
+            runs[name].append(measure(name, fn, *args, aptwatch=is_ours))
             if between is not None:
                 between()
 

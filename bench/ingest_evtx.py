@@ -149,10 +149,10 @@ def main() -> None:
             bare1 = measure("bare loop, 1 thread", run_bare, files, 1)
             bare0 = measure("bare loop, default threads", run_bare, files, 0)
             base = bare1 if bare1.rate >= bare0.rate else bare0
-            parse = measure("aptwatch EVTX parser, 1 process", run_parse, files)
+            parse = measure("aptwatch EVTX parser, 1 process", run_parse, files, aptwatch=True)
             store = os.path.join(work, f"store-{copies}")
             shutil.rmtree(store, ignore_errors=True)
-            ours = measure("aptwatch ingest", run_ingest, files, store)
+            ours = measure("aptwatch ingest", run_ingest, files, store, aptwatch=True)
             shutil.rmtree(store, ignore_errors=True)
             assert ours.items == parse.items == base.items, (ours.items, parse.items, base.items)
             label = f"{copies} copies, {len(files):,} file(s), {base.items:,} records ({size_mb:,.0f} MB)"

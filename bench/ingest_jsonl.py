@@ -5,9 +5,10 @@
 Each side runs `--repeat` times, alternating, and its median time is reported (peak RSS: the
 largest of its runs). Run it with the package's bytecode cached (a first `aptwatch` run writes it;
 PYTHONDONTWRITEBYTECODE disables that and adds ~0.1 s of compiling to every aptwatch run, which the
-baseline's installed packages never pay). The aptwatch side runs without the `bench` extra's
-packages, as `pip install aptwatch` installs it (harness.BENCH_ONLY_MODULES: pyarrow imports pandas
-on first use when it is installed, ~0.2 s per process); `--keep-bench-modules` measures it with them.
+baseline's installed packages never pay). The aptwatch side runs as the `aptwatch` command runs
+(harness.measure(aptwatch=True)): without the `bench` extra's packages, as `pip install aptwatch`
+installs it (pyarrow imports pandas on first use when it is installed, ~0.2 s per process), with
+aptwatch's process settings (runtime.py: Arrow's allocator). `--plain` measures it without both.
 
 Target (issue: Foundation): aptwatch rate / read_json rate >= 0.5, and peak RSS flat as the
 file grows (1M vs 4M records).
@@ -24,7 +25,7 @@ import tempfile
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BENCH_ONLY_MODULES, Measure, measure_pair, report, warm
+from harness import Measure, measure_pair, report, warm
 
 
 def generate(path: str, n: int, seed: int = 7) -> None:
@@ -73,8 +74,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="1000000,4000000")
     ap.add_argument("--repeat", type=int, default=3, help="runs per side; the median is reported")
-    ap.add_argument("--keep-bench-modules", action="store_true",
-                    help="let the aptwatch side import pandas/networkx (installed by the bench extra)")
+    ap.add_argument("--plain", action="store_true",
+                    help="run the aptwatch side in a plain process: bench-only modules (pandas) importable, "
+                         "pyarrow's default allocator settings")
     ap.add_argument("--workdir", default=None)
     a = ap.parse_args()
     work = a.workdir or tempfile.mkdtemp(prefix="aptwatch-bench-")
@@ -95,7 +97,7 @@ def main() -> None:
         clean()
         ours, base = measure_pair(("aptwatch ingest", run_aptwatch, (path, store)),
                                   ("duckdb read_json", run_duckdb, (path,)), a.repeat, clean,
-                                  hide_ours=() if a.keep_bench_modules else BENCH_ONLY_MODULES)
+                                  plain_ours=a.plain)
         assert ours.items == base.items == n, (ours.items, base.items, n)
         size_mb = os.path.getsize(path) / 1e6
         rows.append((f"{n:,} records ({size_mb:,.0f} MB)", ours, base))

@@ -162,7 +162,7 @@ def main() -> None:
         base = measure("baseline", run_baseline, path)
         store = os.path.join(work, "store")
         shutil.rmtree(store, ignore_errors=True)
-        ours = measure("aptwatch ingest", run_aptwatch, path, store)
+        ours = measure("aptwatch ingest", run_aptwatch, path, store, aptwatch=True)
         shutil.rmtree(store, ignore_errors=True)
         # rates are per input line for both (an audit event joins several lines)
         ours = Measure(ours.name, ours.seconds, ours.peak_rss_mb, base.items, ours.extra)

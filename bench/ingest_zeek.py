@@ -107,7 +107,7 @@ def main() -> None:
         os.unlink(os.path.join(work, "baseline.duckdb"))
         store = os.path.join(work, f"store-{n}")
         shutil.rmtree(store, ignore_errors=True)
-        ours = measure("aptwatch ingest", run_aptwatch, path, store)
+        ours = measure("aptwatch ingest", run_aptwatch, path, store, aptwatch=True)
         shutil.rmtree(store, ignore_errors=True)
         assert ours.items == base.items == n, (ours.items, base.items, n)
         assert ours.extra["tables"] == {"network": n}, ours.extra
