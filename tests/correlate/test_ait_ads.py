@@ -8,12 +8,28 @@ import csv
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import REPO, shared_path
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
+
+
+def _eval_ait_ads() -> Any:
+    """bench/eval_ait_ads.py (the pipeline these tests run), after the checks that it can run here."""
+    from aptwatch.detect import DETECTORS
+
+    if "import" not in DETECTORS:
+        pytest.skip("needs the import detector (third-party alerts as findings)")
+    shared_path("ait-ads")
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import eval_ait_ads
+    finally:
+        sys.path.pop(0)
+    return eval_ait_ads
 
 
 def test_russellmitchell_intrusion_is_one_detected_campaign(tmp_path: Path) -> None:
@@ -49,16 +65,7 @@ def test_russellmitchell_intrusion_is_one_detected_campaign(tmp_path: Path) -> N
 ])
 def test_kill_chain_links_bring_the_phase_into_the_campaign(tmp_path: Path, scenario: str, phase: str,
                                                             link: str) -> None:
-    from aptwatch.detect import DETECTORS
-
-    if "import" not in DETECTORS:
-        pytest.skip("needs the import detector (third-party alerts as findings)")
-    shared_path("ait-ads")
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        import eval_ait_ads
-    finally:
-        sys.path.pop(0)
+    eval_ait_ads = _eval_ait_ads()
     from dataclasses import replace
     from datetime import timedelta
 
@@ -83,16 +90,7 @@ def test_shaw_a_later_ssh_login_is_not_the_intrusion(tmp_path: Path, merge_links
     """shaw, all alerts: an SSH login to intranet_server four hours after the privilege escalation raised the
     same login anomalies as the attacker's session (AMiner new user_acct / cred_acq / login combinations,
     PAM session opened); the data set says it was not the attacker."""
-    from aptwatch.detect import DETECTORS
-
-    if "import" not in DETECTORS:
-        pytest.skip("needs the import detector (third-party alerts as findings)")
-    shared_path("ait-ads")
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        import eval_ait_ads
-    finally:
-        sys.path.pop(0)
+    eval_ait_ads = _eval_ait_ads()
     from dataclasses import replace
 
     from aptwatch.correlate import CorrelateSettings
