@@ -72,23 +72,14 @@ def measure(name: str, fn: Callable[..., tuple[int, dict[str, Any]]], *args: Any
             hide: tuple[str, ...] = (), aptwatch: bool = False) -> Measure:
     """Run fn(*args) -> (items, extra) in a fresh process; time it and take its peak RSS. Modules named
     in `hide` cannot be imported in that process (see BENCH_ONLY_MODULES). `aptwatch`: the stage runs
-    aptwatch, in a process set up as the `aptwatch` command sets up its own (runtime.py: the environment
-    before pyarrow loads; fn calls `configure_process()`), without the bench-only modules."""
+    aptwatch as the `aptwatch` command runs it: without the bench-only modules (fn calls
+    `runtime.configure_process()` first, as the command does)."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     if aptwatch:
         hide = tuple(dict.fromkeys((*hide, *BENCH_ONLY_MODULES)))
     p = ctx.Process(target=_child, args=(fn, args, q, hide))
-    saved = dict(os.environ)
-    try:
-        if aptwatch:
-            from aptwatch.runtime import JEMALLOC_CONF, JEMALLOC_CONF_ENV
-
-            os.environ.setdefault(JEMALLOC_CONF_ENV, JEMALLOC_CONF)  # read by the child's pyarrow
-        p.start()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    p.start()
     dt, rss, items, extra, err = q.get()
     p.join()
     if err:

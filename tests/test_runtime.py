@@ -46,28 +46,3 @@ def test_the_library_alone_leaves_the_pool_alone() -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
 
-
-def _env_after_prepare(code_before: str, user_value: str | None) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "JE_ARROW_MALLOC_CONF"}
-    if user_value is not None:
-        env["JE_ARROW_MALLOC_CONF"] = user_value
-    code = (f"{code_before}; import os; from aptwatch.runtime import prepare_environment; prepare_environment(); "
-            "print(os.environ.get('JE_ARROW_MALLOC_CONF', '<unset>'))")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return out.stdout.strip()
-
-
-def test_the_allocator_environment_is_set_before_pyarrow_loads() -> None:
-    from aptwatch.runtime import JEMALLOC_CONF
-
-    assert _env_after_prepare("pass", None) == JEMALLOC_CONF
-    assert _env_after_prepare("pass", "dirty_decay_ms:0") == "dirty_decay_ms:0"  # the user's value stands
-    assert _env_after_prepare("import pyarrow", None) == "<unset>"  # too late: pyarrow has read it
-
-
-def test_the_console_script_prepares_the_environment_first() -> None:
-    """`aptwatch` starts in cli/launch.py, which must not load pyarrow before preparing the environment."""
-    code = ("import sys; import aptwatch.cli.launch; "
-            "print('pyarrow' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
