@@ -30,6 +30,8 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 import orjson
 
+from aptwatch.detect.analytics.routine import routine_reason
+
 #: the methods of connections rather than administration (first-seen edges of every user): an account
 #: that only *connects* to servers every day is no administrator, and must not excuse its PsExec
 CONNECTION_METHODS = ("lateral.new_edge",)
@@ -44,15 +46,7 @@ class AdminActor:
 
     def routine(self, t: datetime, days: int, destinations: int, age: timedelta, burst: float) -> bool:
         """Whether an action at `t` is routine by what was known before t's UTC day (routine.py's rule)."""
-        day = t.astimezone(UTC).date()
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        before = [d for d in self.days if d < day]
-        if len(before) < days or sum(1 for f in self.first.values() if f < start) < destinations:
-            return False
-        if min(self.first.values()) > t - age:
-            return False
-        busiest = max(len(self.days[d]) for d in before)
-        return len(self.days.get(day, ())) <= max(burst * busiest, destinations)
+        return routine_reason(self.days, list(self.first.values()), t, days, destinations, age, burst) is not None
 
 
 def load_actors(con: duckdb.DuckDBPyConnection, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], AdminActor]:

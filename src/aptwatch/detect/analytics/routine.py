@@ -110,21 +110,29 @@ class _Actor:
 
     def routine(self, t: datetime, days: int, dsts: int, age: timedelta, burst: float) -> dict[str, Any] | None:
         """Why the actor's action at `t` is routine (counts as known before t's day), or None."""
-        day = t.astimezone(UTC).date()
-        day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        before = [d for d in self.days if d < day]
-        reached = [k for k, v in self.dsts.items() if v[0] < day_start]
-        if len(before) < days or len(reached) < dsts:
-            return None
-        first = min(v[0] for v in self.dsts.values())
-        if first > t - age:
-            return None
-        busiest = max(len(self.days[d]) for d in before)
-        today = len(self.days.get(day, ()))
-        if today > max(burst * busiest, dsts):
-            return None
-        return {"days": len(before), "destinations": len(reached), "since": first.isoformat(),
-                "busiest_day": busiest, "today": today}
+        return routine_reason(self.days, [v[0] for v in self.dsts.values()], t, days, dsts, age, burst)
+
+
+def routine_reason(days_seen: dict[date, set[str]], first_seen: Sequence[datetime], t: datetime, days: int,
+                   dsts: int, age: timedelta, burst: float) -> dict[str, Any] | None:
+    """The routine rule (module docstring) for an actor's action at `t`, from its destinations per UTC day
+    and each destination's first time; only what was known before t's UTC day counts. Why it is routine,
+    or None. Correlation applies the same rule to its view of the baseline (correlate/admin.py)."""
+    day = t.astimezone(UTC).date()
+    day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    before = [d for d in days_seen if d < day]
+    reached = sum(1 for f in first_seen if f < day_start)
+    if len(before) < days or reached < dsts:
+        return None
+    first = min(first_seen)
+    if first > t - age:
+        return None
+    busiest = max(len(days_seen[d]) for d in before)
+    today = len(days_seen.get(day, ()))
+    if today > max(burst * busiest, dsts):
+        return None
+    return {"days": len(before), "destinations": reached, "since": first.isoformat(),
+            "busiest_day": busiest, "today": today}
 
 
 def routine_administration(ctx: DetectContext, findings: Sequence[Finding], observed: Sequence[dict[str, Any]],
