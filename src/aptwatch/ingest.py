@@ -39,7 +39,7 @@ from aptwatch.runtime import configure_process
 from aptwatch.sources import SOURCES, detect_format
 from aptwatch.sources.base import HEAD_BYTES, IngestSettings, Layer, ReadContext, SourceRef, archive_kind
 from aptwatch.store import Store
-from aptwatch.store.lake import PartitionWriter
+from aptwatch.store.lake import PartitionWriter, TimeBounds, widen_time_bounds
 from aptwatch.store.writer import SourceCommit, StoreWriter
 
 #: archives nested deeper than this are not opened (zip bombs, recursion)
@@ -251,7 +251,7 @@ def _read_into(cand: Candidate, sha: Callable[[], tuple[str, int]], writer: Part
     events = 0
     kept: list[tuple[int | None, str, str]] = []
     per_reason: Counter[str] = Counter()
-    lo = hi = None
+    bounds: TimeBounds = (None, None)
     sha16 = ""
     try:
         for item in source.read(ctx):
@@ -264,10 +264,7 @@ def _read_into(cand: Candidate, sha: Callable[[], tuple[str, int]], writer: Part
             table = conform(item, sha16=sha16, display=cand.ref.display, ingest_id=ingest_id, fmt=source.name)
             writer.write(item.table, table)
             events += table.num_rows
-            mm = pc.min_max(table.column("time")).as_py()
-            if mm["min"] is not None:
-                lo = mm["min"] if lo is None else min(lo, mm["min"])
-                hi = mm["max"] if hi is None else max(hi, mm["max"])
+            bounds = widen_time_bounds(bounds, table.column("time"))
     except Exception as e:  # a parser bug: this source fails, the run goes on and reports it
         raise _ParserError(f"{type(e).__name__}: {e}") from e
     finally:
@@ -281,7 +278,7 @@ def _read_into(cand: Candidate, sha: Callable[[], tuple[str, int]], writer: Part
             kept.append((None, reason, f"{count - settings.max_warnings_per_reason} more '{reason}' warnings "
                                        "not stored (counted)"))
     return SourceCommit(digest, cand.ref.display, size, source.name, (), events, tuple(kept),
-                        sum(per_reason.values()), lo, hi)
+                        sum(per_reason.values()), *bounds)
 
 
 def _failed(cand: Candidate, detail: str) -> SourceCommit:

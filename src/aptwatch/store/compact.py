@@ -28,7 +28,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from aptwatch.model.schema import arrow_schema, event_table
-from aptwatch.store.lake import ROW_GROUP_ROWS, FileEntry, insert_file_entries, open_lake_file
+from aptwatch.store.lake import (
+    ROW_GROUP_ROWS,
+    FileEntry,
+    TimeBounds,
+    insert_file_entries,
+    open_lake_file,
+    widen_time_bounds,
+)
 
 #: files with fewer rows are merge candidates
 SMALL_FILE_ROWS = 250_000
@@ -37,7 +44,7 @@ MERGE_ROWS = 1_000_000
 #: uncompressed bytes (Parquet metadata) merged at once at most: wide rows (Windows events carry their
 #: `raw` record and `data`, ~1.5-3 KB a row) would otherwise put up to ~3 GB in memory for MERGE_ROWS.
 #: Decoded in Arrow a group is ~1.3-1.6x this, and the reader's freed decode buffers stay in the process
-#: (mimalloc) for a while: a group costs ~2.5x this in peak RSS. 64 MB cost ~250 MB over the main
+#: (Arrow's allocator) for a while: a group costs ~2.5x this in peak RSS. 64 MB cost ~250 MB over the main
 #: process's ~190 MB, more than a parse worker's whole peak (issue 3, docs/benchmarks.md); files of half
 #: this or more are no longer rewritten (they can only pair with smaller ones), which also saves the CPU of
 #: rewriting files that are large already.
@@ -132,14 +139,11 @@ def _merge(root: Path, table: str, day: str, paths: list[str], rel: str) -> File
     by time. A partial file is deleted when this raises (it is not listed anywhere yet)."""
     data = _read(root, table, paths)
     writer = open_lake_file(root / rel, table)
-    lo = hi = None
+    bounds: TimeBounds = (None, None)
     try:
         for chunk in _chunks(data, CHUNK_BYTES):
             writer.write_table(chunk, row_group_size=ROW_GROUP_ROWS)
-            mm = pc.min_max(chunk.column("time")).as_py()
-            if mm["min"] is not None:
-                lo = mm["min"] if lo is None else min(lo, mm["min"])
-                hi = mm["max"] if hi is None else max(hi, mm["max"])
+            bounds = widen_time_bounds(bounds, chunk.column("time"))
         writer.close()
     except BaseException:
         try:
@@ -147,7 +151,7 @@ def _merge(root: Path, table: str, day: str, paths: list[str], rel: str) -> File
         finally:
             (root / rel).unlink(missing_ok=True)
         raise
-    return FileEntry(rel, table, day, data.num_rows, (root / rel).stat().st_size, lo, hi)
+    return FileEntry(rel, table, day, data.num_rows, (root / rel).stat().st_size, *bounds)
 
 
 def compact(root: Path, con: duckdb.DuckDBPyConnection, partitions: set[tuple[str, str]] | None = None,

@@ -95,6 +95,18 @@ def _statistics_columns(table: str) -> list[str]:
     return [c for c in event_table(table).column_names if c not in ("raw", "data")]
 
 
+TimeBounds = tuple[datetime | None, datetime | None]
+
+
+def widen_time_bounds(bounds: TimeBounds, times: pa.Array | pa.ChunkedArray) -> TimeBounds:
+    """(min, max) of `bounds` and `times` together; NULL times do not count (None while none is known)."""
+    mm = pc.min_max(times).as_py()
+    lo, hi = bounds
+    if mm["min"] is None:
+        return lo, hi
+    return (mm["min"] if lo is None else min(lo, mm["min"]), mm["max"] if hi is None else max(hi, mm["max"]))
+
+
 def open_lake_file(path: Path, table: str) -> pq.ParquetWriter:
     """A Parquet writer for one lake file of `table`, with the lake's settings (codec, dictionary and
     statistics columns). Its directory is made."""
@@ -228,12 +240,7 @@ class PartitionWriter:
             self._minmax[key] = (None, None)
         self._lane[key].submit(functools.partial(writer.write_table, data, row_group_size=ROW_GROUP_ROWS))
         self._rows[key] += data.num_rows
-        lo, hi = self._minmax[key]
-        mm = pc.min_max(data.column("time")).as_py()
-        if mm["min"] is not None:
-            lo = mm["min"] if lo is None else min(lo, mm["min"])
-            hi = mm["max"] if hi is None else max(hi, mm["max"])
-        self._minmax[key] = (lo, hi)
+        self._minmax[key] = widen_time_bounds(self._minmax[key], data.column("time"))
         if self._rows[key] >= FILE_ROWS:
             self._close(key)
 
